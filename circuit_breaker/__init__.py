@@ -1,0 +1,1 @@
+"""circuit-breaker: the client, the ``breaker`` CLI, and the local emulator."""

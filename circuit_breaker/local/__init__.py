@@ -1,0 +1,1 @@
+"""Run the breaker without an AWS account: moto, the synthesized stack, in-process Lambdas."""

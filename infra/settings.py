@@ -1,0 +1,140 @@
+"""The breaker's settings: defaults, per-service overrides, and CDK context.
+
+Every setting has a default that suits a typical request/response API; each can be set for the
+whole breaker (construct prop or CDK context ``circuit-breaker``) and overridden per service
+(``ProtectedService(settings=...)`` or context ``circuit-breaker`` -> ``services`` -> name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+CONTEXT_KEY = "circuit-breaker"
+
+#: Service names become Step Functions state names ("Configure <name>", at most 80 characters).
+SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+# Step Functions limits: an Express execution lasts at most 5 minutes.
+_EXPRESS_MAX_SECONDS = 300
+
+
+class SettingsError(ValueError):
+    """A setting with a value the breaker cannot use; raised at synth time."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerSettings:
+    """How one service is protected. All durations are whole seconds."""
+
+    open_duration_seconds: int = 30
+    """How long a circuit stays open after it opens."""
+    service_timeout_seconds: int = 3
+    """How long one attempt may take before it counts as failed (``States.Timeout``)."""
+    retry_interval_seconds: int = 1
+    """The wait before the first retry."""
+    backoff_rate: float = 2.0
+    """Each further wait is the previous one times this."""
+    max_attempts: int = 3
+    """Calls per execution, the first one included (3 = one call and up to two retries)."""
+    max_retry_delay_seconds: int = 60
+    """No single wait between attempts is longer than this."""
+
+    def __post_init__(self) -> None:
+        _require(self.open_duration_seconds >= 1, "open_duration_seconds must be at least 1")
+        _require(
+            1 <= self.service_timeout_seconds <= _EXPRESS_MAX_SECONDS,
+            f"service_timeout_seconds must be from 1 to {_EXPRESS_MAX_SECONDS}",
+        )
+        _require(self.retry_interval_seconds >= 0, "retry_interval_seconds must not be negative")
+        _require(self.backoff_rate >= 1.0, "backoff_rate must be at least 1.0")
+        _require(1 <= self.max_attempts <= 10, "max_attempts must be from 1 to 10")
+        _require(self.max_retry_delay_seconds >= 0, "max_retry_delay_seconds must not be negative")
+        worst = self.worst_case_seconds()
+        _require(
+            worst <= _EXPRESS_MAX_SECONDS,
+            f"max_attempts x service_timeout_seconds plus the retry waits is {worst} s, "
+            f"over the {_EXPRESS_MAX_SECONDS} s an Express execution may last",
+        )
+
+    def retry_delays(self) -> list[int]:
+        """The wait before each retry: interval x rate^n, capped, rounded to whole seconds
+        (a Wait state counts whole seconds)."""
+        return [
+            min(round(self.retry_interval_seconds * self.backoff_rate**n), self.max_retry_delay_seconds)
+            for n in range(self.max_attempts - 1)
+        ]
+
+    def worst_case_seconds(self) -> int:
+        """The longest one execution can spend on this service."""
+        return self.max_attempts * self.service_timeout_seconds + sum(self.retry_delays())
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> BreakerSettings:
+        """These settings with some replaced; keys may be snake_case or camelCase."""
+        known = {f.name for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            name = _snake(key)
+            if name not in known:
+                raise SettingsError(f"unknown setting {key!r}; known: {', '.join(sorted(known))}")
+            changes[name] = _coerce(name, value, getattr(self, name))
+        return dataclasses.replace(self, **changes)
+
+
+def settings_from_context(
+    context: Any, base: BreakerSettings | None = None
+) -> tuple[BreakerSettings, dict[str, dict[str, Any]]]:
+    """The breaker-wide settings and the per-service overrides found in CDK context.
+
+    ``context`` is the value of the ``circuit-breaker`` context key: a mapping, or a JSON string
+    when given on the command line (``cdk deploy -c 'circuit-breaker={"maxAttempts": 5}'``).
+    """
+    base = base or BreakerSettings()
+    if context is None:
+        return base, {}
+    if isinstance(context, str):
+        try:
+            context = json.loads(context)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"context {CONTEXT_KEY!r} is not valid JSON: {exc}") from exc
+    if not isinstance(context, Mapping):
+        raise SettingsError(f"context {CONTEXT_KEY!r} must be an object")
+    values = dict(context)
+    services = values.pop("services", {}) or {}
+    if not isinstance(services, Mapping) or not all(isinstance(v, Mapping) for v in services.values()):
+        raise SettingsError(f"context {CONTEXT_KEY!r} -> services must map names to objects")
+    return base.with_overrides(values), {str(k): dict(v) for k, v in services.items()}
+
+
+def validate_service_name(name: str) -> str:
+    if not SERVICE_NAME_PATTERN.match(name):
+        raise SettingsError(f"service name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise SettingsError(message)
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _coerce(name: str, value: Any, current: Any) -> Any:
+    try:
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError) as exc:
+        kind = "a number" if isinstance(current, float) else "a whole number"
+        raise SettingsError(f"setting {name} must be {kind}, not {value!r}") from exc

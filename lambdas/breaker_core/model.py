@@ -1,0 +1,64 @@
+"""The CircuitStatus table's item format: one item per service, keyed by ``ServiceName``.
+
+This is the operators' contract (README, "Operating circuits by hand"):
+
+- no item                                   -> closed
+- ``ExpiryTimeStamp`` (Number, epoch s) > now -> open until then (TTL deletes the item later)
+- ``ExpiryTimeStamp`` <= now                  -> closed again, whether or not TTL has deleted it
+- ``Forced = "OPEN"`` without an expiry       -> held open until further notice
+- ``Forced = "CLOSED"``                       -> always call the service, never trip
+
+``OpenUntil`` is the breaker's own mirror of ``ExpiryTimeStamp`` as an ISO-8601 string. The
+workflow compares it with the clock that Step Functions gives it (an ISO string: JSONPath has no
+numeric clock). The breaker writes both together; when someone else writes only
+``ExpiryTimeStamp``, the table's stream brings the mirror in step within about a second.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+KEY = "ServiceName"
+EXPIRY = "ExpiryTimeStamp"
+OPEN_UNTIL = "OpenUntil"
+FORCED = "Forced"
+OPENED_AT = "OpenedAt"
+LAST_ERROR = "LastError"
+LAST_CAUSE = "LastCause"
+LAST_FAILURE_AT = "LastFailureAt"
+REASON = "Reason"  # an operator's note on a forced state
+
+FORCED_OPEN = "OPEN"
+FORCED_CLOSED = "CLOSED"
+
+#: Longest cause text kept in the table; a DynamoDB item is limited to 400 KB and a cause
+#: is for people, not for storage.
+MAX_CAUSE_CHARS = 2000
+
+
+class CircuitState(enum.StrEnum):
+    """What a caller would see right now."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    FORCED_OPEN = "forced open"
+    FORCED_CLOSED = "forced closed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CircuitView:
+    """A circuit as the rules read it from its item (or from the absence of one)."""
+
+    service: str
+    state: CircuitState
+    open_until: int | None = None
+    last_error: str | None = None
+    last_cause: str | None = None
+    last_failure_at: str | None = None
+    problem: str | None = None
+    """Set when the item is corrupt: what is wrong with it, for logs and ``breaker status``."""
+
+
+class CorruptItemError(ValueError):
+    """A CircuitStatus item that does not follow the documented format."""

@@ -1,0 +1,1 @@
+"""Lambda entry points: each parses its input, calls the rules, and uses ``breaker_core.store``."""

@@ -1,0 +1,107 @@
+"""StreamMirror: keeps ``OpenUntil`` in step with ``ExpiryTimeStamp`` and logs every state change.
+
+Runs on the CircuitStatus table's stream, so it sees every write: the breaker's own, an
+operator's plain DynamoDB write, and TTL's deletions. The workflow reads only ``OpenUntil``
+(it has no numeric clock), so an operator who writes only ``ExpiryTimeStamp`` is honoured as soon
+as this function has written the mirror, about a second later. Its own writes come back through
+the stream and find nothing to do, so it never loops.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3.dynamodb.types import TypeDeserializer
+
+from breaker_core import model, rules
+from breaker_core.model import CircuitState, CorruptItemError
+from breaker_core.store import CircuitStore
+from handlers.observability import count, logger
+
+#: The clock the rules read; tests replace it to move time without sleeping.
+clock: Callable[[], float] = time.time
+
+_deserializer = TypeDeserializer()
+_store: CircuitStore | None = None
+
+#: TTL deletions carry this principal in the stream record's userIdentity.
+_TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+
+
+def store() -> CircuitStore:
+    global _store
+    if _store is None:
+        _store = CircuitStore(os.environ["TABLE_NAME"])
+    return _store
+
+
+def _image(record: dict[str, Any], name: str) -> dict[str, Any] | None:
+    raw = record.get("dynamodb", {}).get(name)
+    if raw is None:
+        return None
+    return {key: _deserializer.deserialize(value) for key, value in raw.items()}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    synced = 0
+    for record in event.get("Records", []):
+        synced += handle_record(record)
+    return {"Synced": synced}
+
+
+def handle_record(record: dict[str, Any]) -> int:
+    keys = _image(record, "Keys") or {}
+    service = str(keys.get(model.KEY, "?"))
+    old, new = _image(record, "OldImage"), _image(record, "NewImage")
+    if record.get("eventName") == "REMOVE" or new is None:
+        by_ttl = record.get("userIdentity", {}).get("principalId") == _TTL_PRINCIPAL
+        logger.info(
+            "Circuit item deleted: circuit closed",
+            extra={"circuit": service, "by": "TTL" if by_ttl else "a write"},
+        )
+        if not by_ttl:
+            count("CircuitClosed", service)
+        return 0
+
+    _log_state_change(service, old, new)
+    try:
+        rules.parse_expiry(new.get(model.EXPIRY))
+    except CorruptItemError as exc:
+        logger.error(
+            "Corrupt circuit item: ignoring its expiry, the circuit behaves as closed",
+            extra={"circuit": service, "problem": str(exc), "item": _printable(new)},
+        )
+        count("CorruptItem", service)
+    mirror = rules.mirror_for(new)
+    if new.get(model.OPEN_UNTIL) == mirror:
+        return 0
+    written = store().sync_mirror(service, new)
+    logger.info(
+        "OpenUntil brought in step with ExpiryTimeStamp",
+        extra={"circuit": service, "open_until": written, "expiry": _printable(new).get(model.EXPIRY)},
+    )
+    return 1
+
+
+def _log_state_change(service: str, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+    now = clock()
+    before = rules.view(service, old, now).state
+    after = rules.view(service, new, now)
+    if before is after.state:
+        return
+    until = None if after.open_until is None else rules.iso_timestamp(after.open_until)
+    logger.info(
+        f"Circuit {before.value} -> {after.state.value}",
+        extra={"circuit": service, "from": before.value, "to": after.state.value, "open_until": until},
+    )
+    if after.state is CircuitState.CLOSED and before is not CircuitState.CLOSED:
+        count("CircuitClosed", service)
+
+
+def _printable(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: str(value) for key, value in item.items()}
