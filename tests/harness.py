@@ -35,18 +35,23 @@ class ScriptedService:
     ``ServiceError``; ``"hang"`` blocks past any timeout (until the test ends).
     """
 
-    def __init__(self, *steps: str, then: str = "ok") -> None:
+    def __init__(self, *steps: str, then: str = "ok", gate: int = 0) -> None:
+        """``gate=N``: the first N calls wait for each other before answering, so that N
+        concurrent executions are all inside the service at the same moment."""
         self.steps = list(steps)
         self.then = then
         self.calls: list[Any] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
+        self._gate = threading.Barrier(gate) if gate else None
 
     def __call__(self, event: Any, context: Any) -> Any:
         with self._lock:
             self.calls.append(event)
             n = len(self.calls)
             step = self.steps.pop(0) if self.steps else self.then
+        if self._gate is not None and n <= self._gate.parties:
+            self._gate.wait(timeout=30)
         if step == "hang":
             self._release.wait(timeout=30)
             return {"late": True}
@@ -106,7 +111,7 @@ class Breaker:
         self.service_function = stack.outputs["DemoServiceFunctionName"]
 
     def start(self, execution_input: Any) -> str:
-        body = execution_input if isinstance(execution_input, str) else json.dumps(execution_input)
+        body = json.dumps(execution_input)
         response = self.sfn.start_execution(
             stateMachineArn=self.stack.state_machine_arn, name=f"t-{uuid.uuid4()}", input=body
         )

@@ -23,6 +23,9 @@ import json
 import os
 import queue
 import re
+import shutil
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -214,8 +217,9 @@ def check_deployment(assembly: Assembly, stack: LocalStack, session: Any) -> lis
                 problems.append(f"{logical_id}: type {described['type']} != {props.get('StateMachineType')}")
             running = json.loads(described["definition"])
             expected = props["DefinitionString"]
-            for key in props.get("DefinitionSubstitutions", {}):
-                expected = expected.replace(f"${{{key}}}", f"<{key}>")
+            for key, value in props.get("DefinitionSubstitutions", {}).items():
+                resolved = _resolve_substitution(value, template, stack, session)
+                expected = expected.replace(f"${{{key}}}", f"<{key}>" if resolved is None else resolved)
             if _shape(running) != _shape(json.loads(expected)):
                 problems.append(f"{logical_id}: the running definition differs from the template's")
             if "${" in described["definition"]:
@@ -225,6 +229,24 @@ def check_deployment(assembly: Assembly, stack: LocalStack, session: Any) -> lis
         elif kind == "AWS::Lambda::Function":
             problems += _check_function(logical_id, props, name, session)
     return problems
+
+
+def _resolve_substitution(value: Any, template: Mapping[str, Any], stack: LocalStack, session: Any) -> str | None:
+    """A substitution's value as CloudFormation resolves it (a literal, a ``Ref``, or a function's
+    ``Arn``), so that table names and literal settings are compared too; ``None`` when unknown."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, Mapping):
+        return None
+    if "Ref" in value:
+        return stack.physical_ids.get(value["Ref"])
+    get_att = value.get("Fn::GetAtt")
+    if isinstance(get_att, list) and len(get_att) == 2 and get_att[1] == "Arn":
+        name = stack.physical_ids.get(get_att[0])
+        if name and template["Resources"].get(get_att[0], {}).get("Type") == "AWS::Lambda::Function":
+            arn: str = session.client("lambda").get_function_configuration(FunctionName=name)["FunctionArn"]
+            return arn
+    return None
 
 
 def _shape(definition: Any) -> Any:
@@ -293,6 +315,7 @@ class Invocation:
     event: Any
     ok: bool = True
     error: str | None = None
+    result: Any = None
 
 
 class LambdaRuntime:
@@ -310,6 +333,7 @@ class LambdaRuntime:
         self._stream_errors: list[str] = []
         self._worker: threading.Thread | None = None
         self._patches: list[tuple[Any, str, Any]] = []
+        self._code_dirs: dict[str, Path] = {}
 
     # -- public API
     def stand_in(self, function: str, handler: Handler) -> None:
@@ -356,8 +380,16 @@ class LambdaRuntime:
             self._stream_queue.put(None)
             self._worker.join(timeout=10)
             for owner, name, original in reversed(self._patches):
-                setattr(owner, name, original)
+                if original is None:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, original)
             self._patches.clear()
+            for directory in self._code_dirs.values():
+                if str(directory) in sys.path:
+                    sys.path.remove(str(directory))
+                shutil.rmtree(directory, ignore_errors=True)
+            self._code_dirs.clear()
 
     # -- internals
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
@@ -368,13 +400,33 @@ class LambdaRuntime:
         return backend.get_function(function_name)
 
     def _handler_for(self, function: Any) -> Handler:
-        for key, handler in self._stand_ins.items():
+        for key, stand_in in self._stand_ins.items():
             if key in function.function_name or key == function.function_arn:
-                return handler
+                return stand_in
+        self._put_code_on_path(function)
         module_name, _, attribute = function.handler.rpartition(".")
         module = importlib.import_module(module_name)
         handler: Handler = getattr(module, attribute)
         return handler
+
+    def _put_code_on_path(self, function: Any) -> None:
+        """Make the function's deployed code importable: its zip, unpacked once, goes on sys.path.
+
+        It is appended, so a module that is already importable (this project's own packages)
+        is the one that runs; code only the deployed zip holds, such as the demo service, is
+        found in the zip.
+        """
+        sha = function.code_sha_256
+        if not sha or sha in self._code_dirs:
+            return
+        with self._lock:
+            if sha in self._code_dirs:
+                return
+            directory = Path(tempfile.mkdtemp(prefix="breaker-code-"))
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(directory)
+            self._code_dirs[sha] = directory
+            sys.path.append(str(directory))
 
     def _invoke(self, backend: Any, function_name: str, body: Any, response_headers: Any) -> bytes:
         function = self._function(backend, function_name)
@@ -394,6 +446,7 @@ class LambdaRuntime:
                     "stackTrace": traceback.format_tb(exc.__traceback__),
                 }
             ).encode()
+        record.result = result
         return json.dumps(result).encode()
 
     def _call(self, function: Any, event: Any) -> Any:
@@ -413,7 +466,7 @@ class LambdaRuntime:
         for item in items:
             record = item.to_json()
             dynamodb = dict(record["dynamodb"])
-            created = dynamodb.get("ApproximateCreationDateTime")
+            created: Any = dynamodb.get("ApproximateCreationDateTime")
             if hasattr(created, "timestamp"):
                 dynamodb["ApproximateCreationDateTime"] = created.timestamp()
             records.append(

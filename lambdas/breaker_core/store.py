@@ -35,6 +35,7 @@ class CircuitStore:
 
     def __init__(self, table_name: str, *, dynamodb_resource: Any = None) -> None:
         resource = dynamodb_resource or boto3.resource("dynamodb")
+        self.table_name = table_name
         self.table = resource.Table(table_name)
 
     def get(self, service: str) -> dict[str, Any] | None:
@@ -211,7 +212,7 @@ class CircuitStore:
 
 def _old_item(exc: ClientError) -> dict[str, Any]:
     """The item as it was when a condition failed, in plain Python values."""
-    raw = exc.response.get("Item") or {}
+    raw: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
     from boto3.dynamodb.types import TypeDeserializer
 
     deserializer = TypeDeserializer()

@@ -26,8 +26,9 @@ _store: CircuitStore | None = None
 
 
 def store() -> CircuitStore:
+    """The table client, made once per container (per table name, so tests can redeploy)."""
     global _store
-    if _store is None:
+    if _store is None or _store.table_name != os.environ["TABLE_NAME"]:
         _store = CircuitStore(os.environ["TABLE_NAME"])
     return _store
 

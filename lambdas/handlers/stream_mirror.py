@@ -33,8 +33,9 @@ _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
 def store() -> CircuitStore:
+    """The table client, made once per container (per table name, so tests can redeploy)."""
     global _store
-    if _store is None:
+    if _store is None or _store.table_name != os.environ["TABLE_NAME"]:
         _store = CircuitStore(os.environ["TABLE_NAME"])
     return _store
 

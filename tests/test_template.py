@@ -1,0 +1,202 @@
+"""The synthesized template: what `cdk deploy` would create, checked resource by resource."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from circuit_breaker.local.assembly import Assembly
+
+
+@pytest.fixture(scope="module")
+def template(default_assembly: Assembly) -> Template:
+    return Template.from_json(default_assembly.template)
+
+
+def _resources(assembly: Assembly, kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in assembly.template["Resources"].items() if v["Type"] == kind}
+
+
+def _one(assembly: Assembly, kind: str) -> tuple[str, dict[str, Any]]:
+    (found,) = _resources(assembly, kind).items()
+    return found
+
+
+def _definition(assembly: Assembly) -> dict[str, Any]:
+    _, machine = _one(assembly, "AWS::StepFunctions::StateMachine")
+    result: dict[str, Any] = json.loads(machine["Properties"]["DefinitionString"])
+    return result
+
+
+def test_workflow_is_express_with_its_own_logs_and_tracing(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "EXPRESS",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Level": "ERROR",
+                "IncludeExecutionData": False,
+                "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": Match.any_value()}}],
+            },
+        },
+    )
+
+
+def test_table_is_keyed_by_service_with_ttl_on_expiry(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "ServiceName", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "ServiceName", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLiveSpecification": {"AttributeName": "ExpiryTimeStamp", "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        },
+    )
+
+
+def test_stream_feeds_the_mirror_function(default_assembly: Assembly) -> None:
+    _, mapping = _one(default_assembly, "AWS::Lambda::EventSourceMapping")
+    table_id, _ = _one(default_assembly, "AWS::DynamoDB::Table")
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    function_id = mapping["Properties"]["FunctionName"]["Ref"]
+    function = default_assembly.template["Resources"][function_id]
+    assert function["Properties"]["Handler"] == "handlers.stream_mirror.handler"
+    assert mapping["Properties"]["BisectBatchOnFunctionError"] is True
+
+
+def test_outputs(template: Template) -> None:
+    for name in ("StateMachineArn", "TableName", "DemoServiceFunctionName"):
+        template.has_output(name, {"Value": Match.any_value()})
+
+
+def test_service_settings_come_from_the_defaults(default_assembly: Assembly) -> None:
+    configure = _definition(default_assembly)["States"]["Configure payment"]
+    assert configure["Result"] == {
+        "FunctionArn": "${ServiceFunctionArn0}",
+        "TimeoutSeconds": 3,
+        "Retries": 2,
+        "RetryDelaysSeconds": [1, 2],
+        "OpenDurationSeconds": 30,
+    }
+
+
+def test_service_settings_come_from_context(fast_assembly: Assembly) -> None:
+    # conftest.FAST_CONTEXT: timeout 1 s, no retry wait, three attempts.
+    configure = _definition(fast_assembly)["States"]["Configure payment"]["Result"]
+    assert (configure["TimeoutSeconds"], configure["Retries"], configure["RetryDelaysSeconds"]) == (1, 2, [0, 0])
+
+
+def test_the_service_call_uses_the_service_timeout_and_the_retry_loop(default_assembly: Assembly) -> None:
+    states = _definition(default_assembly)["States"]
+    call = states["ExecuteLambda"]
+    assert call["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert call["TimeoutSecondsPath"] == "$.Service.TimeoutSeconds"
+    assert call["Catch"][0]["Next"] == "ShouldRetry"
+    assert states["WaitBeforeRetry"]["SecondsPath"] == "$.Retry.DelaySeconds"
+    assert states["ShouldRetry"]["Default"] == "RecordFailure"
+
+
+def test_state_names_follow_the_documented_flow(default_assembly: Assembly) -> None:
+    states = _definition(default_assembly)["States"]
+    assert states["RouteService"]["Choices"] == [
+        {"Variable": "$.ServiceName", "StringEquals": "payment", "Next": "Configure payment"}
+    ]
+    assert states["Configure payment"]["Next"] == "GetCircuitStatus"
+    assert states["GetCircuitStatus"]["Resource"] == "arn:aws:states:::dynamodb:getItem"
+    assert states["GetCircuitStatus"]["Next"] == "IsCircuitClosed"
+    assert {c["Next"] for c in states["IsCircuitClosed"]["Choices"]} == {
+        "ExecuteLambda",
+        "CircuitOpen",
+        "CircuitHeldOpen",
+    }
+    assert states["CircuitOpen"] == {**states["CircuitOpen"], "Type": "Fail", "Error": "CircuitOpen"}
+
+
+def test_placeholders_and_substitutions_match_both_ways(default_assembly: Assembly) -> None:
+    _, machine = _one(default_assembly, "AWS::StepFunctions::StateMachine")
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", machine["Properties"]["DefinitionString"]))
+    assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
+    assert {"CircuitTableName", "RecordFailureFunctionArn", "ServiceFunctionArn0"} <= placeholders
+
+
+def test_no_arn_or_table_name_is_written_into_the_definition_file() -> None:
+    from infra.circuit_breaker import DEFINITION_PATH
+
+    text = DEFINITION_PATH.read_text()
+    assert "arn:aws:lambda" not in text and "arn:aws:dynamodb" not in text
+    assert set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)) == {
+        "CircuitTableName",
+        "RecordFailureFunctionArn",
+        "RegisteredServices",
+    }
+
+
+def _policy_statements(assembly: Assembly, role_id: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in _resources(assembly, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_workflow_role_is_scoped_to_the_table_and_the_registered_functions(default_assembly: Assembly) -> None:
+    (role_id,) = [
+        k
+        for k, v in _resources(default_assembly, "AWS::IAM::Role").items()
+        if "states.amazonaws.com" in json.dumps(v["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    statements = _policy_statements(default_assembly, role_id)
+    table_id, _ = _one(default_assembly, "AWS::DynamoDB::Table")
+    functions = {
+        k: v["Properties"]["Handler"] for k, v in _resources(default_assembly, "AWS::Lambda::Function").items()
+    }
+    invoked: set[str] = set()
+    for statement in statements:
+        actions = set(_as_list(statement["Action"]))
+        resources = _as_list(statement["Resource"])
+        if actions & {"lambda:InvokeFunction"}:
+            assert actions == {"lambda:InvokeFunction"}
+            assert "*" not in resources
+            for resource in resources:
+                text = json.dumps(resource)
+                (function_id,) = [f for f in functions if f in text]
+                invoked.add(functions[function_id])
+        elif any(a.startswith("dynamodb:") for a in actions):
+            assert actions == {"dynamodb:GetItem", "dynamodb:DeleteItem"}
+            assert resources == [{"Fn::GetAtt": [table_id, "Arn"]}]
+        else:
+            # What AWS itself requires to be "*": log delivery and X-Ray (no resource-level scoping exists).
+            assert all(a.startswith(("logs:", "xray:")) for a in actions), actions
+    assert invoked == {"demo_service.handler", "handlers.record_failure.handler"}
+
+
+def test_breaker_functions_may_only_update_the_table(default_assembly: Assembly) -> None:
+    table_id, _ = _one(default_assembly, "AWS::DynamoDB::Table")
+    for function in _resources(default_assembly, "AWS::Lambda::Function").values():
+        props = function["Properties"]
+        role_id = props["Role"]["Fn::GetAtt"][0]
+        statements = _policy_statements(default_assembly, role_id)
+        table_actions = {
+            action
+            for s in statements
+            for action in _as_list(s["Action"])
+            if action.startswith("dynamodb:") and {"Fn::GetAtt": [table_id, "Arn"]} in _as_list(s["Resource"])
+        }
+        if props["Handler"] == "demo_service.handler":
+            assert table_actions == set()
+        else:
+            assert table_actions == {"dynamodb:UpdateItem"}, props["Handler"]
+            assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": table_id}
+            assert props["TracingConfig"] == {"Mode": "Active"}

@@ -1,0 +1,375 @@
+"""The workflow from `cdk synth`, executed on moto with the real handlers and a scripted service.
+
+Each test states what a caller or operator does and asserts what came out: the execution's
+result, how many calls reached the service, and what the CircuitStatus table holds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from breaker_core import rules
+from circuit_breaker.local.assembly import Assembly
+from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
+
+OPEN_SECONDS = 30  # conftest.FAST_CONTEXT
+
+
+def open_until_of(item: dict[str, Any] | None) -> int:
+    assert item is not None, "expected a circuit item"
+    return int(item["ExpiryTimeStamp"])
+
+
+# --------------------------------------------------------------------------- closed circuit
+
+
+def test_closed_circuit_returns_the_service_response_unchanged(breaker: Breaker) -> None:
+    payload = {"amount": 42, "currency": "EUR", "nested": {"list": [1, 2, 3]}}
+
+    result = breaker.call(payload)
+
+    assert result.status == "SUCCEEDED"
+    assert result.output == {"ok": True, "call": 1, "echo": payload}
+    assert breaker.service_calls() == 1
+    assert breaker.items() == []  # a success on a closed circuit writes nothing
+
+
+def test_closed_call_is_one_table_read_and_one_service_call(breaker: Breaker) -> None:
+    result = breaker.call({"amount": 1})
+
+    assert [t["resource"] for t in result.tasks()] == ["getItem", "invoke"]
+    assert [t["resourceType"] for t in result.tasks()] == ["dynamodb", "lambda"]
+    assert len(breaker.runtime.invocations) == 1  # no Lambda of the breaker's own ran
+
+
+def test_payload_defaults_to_an_empty_object(breaker: Breaker) -> None:
+    result = breaker.run({"ServiceName": "payment"})
+
+    assert result.status == "SUCCEEDED"
+    assert breaker.service.calls == [{}]
+
+
+def test_demo_service_handler_runs_for_real(fast_assembly: Assembly) -> None:
+    with deployed_breaker(fast_assembly) as deployed:
+        deployed.runtime._stand_ins.clear()  # the demo's own code, not a script
+        ok = deployed.call({"mode": "ok", "order": 7})
+        failed = deployed.call({"mode": "fail", "message": "card declined"})
+
+    assert ok.output == {"status": "paid", "service": "payment", "echo": {"mode": "ok", "order": 7}}
+    assert failed.status == "FAILED"
+    assert failed.error == "PaymentFailed"
+    assert json.loads(failed.cause or "")["errorMessage"] == "card declined"
+
+
+# --------------------------------------------------------------------------- failures and retries
+
+
+def test_transient_failures_are_retried_and_do_not_open_the_circuit(breaker: Breaker) -> None:
+    breaker.service.behave("fail", "fail", then="ok")
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "SUCCEEDED"
+    assert result.output["call"] == 3
+    assert breaker.service_calls() == 3
+    assert breaker.items() == []
+
+
+def test_final_failure_opens_the_circuit_and_carries_the_service_error(breaker: Breaker) -> None:
+    breaker.service.behave(then="fail")
+    before = time.time()
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "FAILED"
+    assert result.error == "ServiceError"
+    assert json.loads(result.cause or "")["errorMessage"] == "scripted failure on call 3"
+    assert breaker.service_calls() == 3  # maxAttempts
+    item = breaker.item()
+    expiry = open_until_of(item)
+    assert before + OPEN_SECONDS <= expiry <= time.time() + OPEN_SECONDS + 1
+    assert item is not None
+    assert item["OpenUntil"] == rules.iso_timestamp(expiry)
+    assert item["LastError"] == "ServiceError"
+    assert "scripted failure on call 3" in item["LastCause"]
+    assert len(breaker.runtime.calls_to("RecordFailure")) == 1
+
+
+@pytest.mark.slow
+def test_a_service_that_hangs_times_out_on_every_attempt(breaker: Breaker) -> None:
+    breaker.service.behave(then="hang")
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "FAILED"
+    assert result.error == "ServiceTimeout"
+    assert result.cause == ("Service payment did not answer within its timeout of 1 s on any attempt (States.Timeout).")
+    assert breaker.service_calls() == 3
+    assert open_until_of(breaker.item()) > time.time()
+    assert breaker.item()["LastError"] == "States.Timeout"  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_default_settings_back_off_exponentially(default_assembly: Assembly) -> None:
+    service = ScriptedService(then="fail")
+    with deployed_breaker(default_assembly, service) as deployed:
+        result = deployed.call({"amount": 1})
+
+    assert result.status == "FAILED"
+    assert service.count == 3
+    waits = [
+        json.loads(e["stateEnteredEventDetails"]["input"])["Retry"]["DelaySeconds"]
+        for e in result.history
+        if e["type"] == "WaitStateEntered"
+    ]
+    assert waits == [1, 2]
+    entered = [e["timestamp"] for e in result.history if e["type"] == "WaitStateEntered"]
+    exited = [e["timestamp"] for e in result.history if e["type"] == "WaitStateExited"]
+    # Each wait lasted at least its delay (a lower bound on behaviour, not a speed limit).
+    assert [(b - a).total_seconds() >= d for a, b, d in zip(entered, exited, waits, strict=True)] == [True, True]
+
+
+# --------------------------------------------------------------------------- open circuit
+
+
+def test_open_circuit_fails_fast_without_calling_the_service(breaker: Breaker) -> None:
+    breaker.service.behave(then="fail")
+    breaker.call({"amount": 1})
+    calls_before = breaker.service_calls()
+    expiry = open_until_of(breaker.item())
+
+    result = breaker.call({"amount": 2})
+
+    assert result.status == "FAILED"
+    assert result.error == "CircuitOpen"
+    assert result.cause == (
+        f"Circuit open for service payment until {rules.iso_timestamp(expiry)}: "
+        "the service was not called. Retry after that time."
+    )
+    assert breaker.service_calls() == calls_before
+    assert [t["resource"] for t in result.tasks()] == ["getItem"]
+
+
+def test_expired_circuit_lets_calls_through_before_ttl_deletes_it(breaker: Breaker) -> None:
+    # An opened circuit whose expiry has passed, still in the table (TTL can lag by hours).
+    past = int(time.time()) - 5
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": past, "LastError": "Old"})
+    assert breaker.item()["OpenUntil"] == rules.iso_timestamp(past)  # type: ignore[index]
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "SUCCEEDED"
+    assert breaker.service_calls() == 1
+    assert breaker.item() is None  # the success closed the circuit
+
+
+def test_failure_after_expiry_opens_the_circuit_again(breaker: Breaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    past = int(time.time()) - 5
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": past})
+    breaker.service.behave(then="fail")
+
+    result = breaker.call({"amount": 1})
+
+    assert result.error == "ServiceError"
+    assert open_until_of(breaker.item()) >= int(time.time()) + OPEN_SECONDS - 1
+
+
+@pytest.mark.slow
+def test_concurrent_failures_never_push_the_expiry_out(
+    default_assembly: Assembly, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.record_failure as record_failure
+
+    # Each recorded failure sees a clock one second later (all within the open period), so any
+    # write after the first would move the expiry out.
+    ticks = iter(range(100))
+    start = time.time()
+    monkeypatch.setattr(record_failure, "clock", lambda: start + next(ticks))
+    # All ten executions are inside the service at once (within its 3 s default timeout), so all
+    # ten fail on every attempt and record their failure at about the same moment.
+    service = ScriptedService(then="fail", gate=10)
+    with deployed_breaker(default_assembly, service) as deployed:
+        arns = concurrently(10, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
+        results = [deployed.wait(arn) for arn in arns]
+        deployed.runtime.settle()
+        item = deployed.item()
+        recorded = deployed.runtime.calls_to("RecordFailure")
+
+    assert [r.error for r in results] == ["ServiceError"] * 10
+    assert service.count == 30
+    outcomes = sorted(r.result["Result"] for r in recorded)
+    assert outcomes == ["already open"] * 9 + ["opened"]
+    (winner,) = [r.result for r in recorded if r.result["Result"] == "opened"]
+    assert item is not None and item["OpenUntil"] == winner["OpenUntil"]  # the first recorded failure's expiry
+    assert {r.result["OpenUntil"] for r in recorded} == {winner["OpenUntil"]}
+
+
+# --------------------------------------------------------------------------- operators' contract
+
+
+def test_operator_write_of_a_future_expiry_opens_the_circuit(breaker: Breaker) -> None:
+    until = int(time.time()) + 600
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": until})
+
+    result = breaker.call({"amount": 1})
+
+    assert result.error == "CircuitOpen"
+    assert rules.iso_timestamp(until) in (result.cause or "")
+    assert breaker.service_calls() == 0
+
+
+def test_operator_moving_the_expiry_into_the_past_ends_the_open_period(breaker: Breaker) -> None:
+    breaker.service.behave("fail", "fail", "fail", then="ok")
+    assert breaker.call({"amount": 1}).status == "FAILED"
+    assert breaker.call({"amount": 1}).error == "CircuitOpen"
+
+    breaker.table.update_item(
+        Key={"ServiceName": "payment"},
+        UpdateExpression="SET ExpiryTimeStamp = :past",
+        ExpressionAttributeValues={":past": int(time.time()) - 1},
+    )
+    breaker.runtime.settle()
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "SUCCEEDED"
+    assert breaker.item() is None
+
+
+def test_operator_deleting_the_item_closes_the_circuit(breaker: Breaker) -> None:
+    breaker.service.behave("fail", "fail", "fail", then="ok")
+    breaker.call({"amount": 1})
+    breaker.table.delete_item(Key={"ServiceName": "payment"})
+    breaker.runtime.settle()
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "SUCCEEDED"
+    assert breaker.service_calls() == 4
+
+
+def test_operator_can_hold_a_circuit_open_until_further_notice(breaker: Breaker) -> None:
+    breaker.operator_writes({"ServiceName": "payment", "Forced": "OPEN"})
+
+    result = breaker.call({"amount": 1})
+
+    assert result.error == "CircuitOpen"
+    assert result.cause == (
+        "Circuit held open for service payment by an operator until further notice: the service was not called."
+    )
+    assert breaker.service_calls() == 0
+
+
+def test_failures_never_override_a_forced_closed_circuit(breaker: Breaker) -> None:
+    breaker.operator_writes({"ServiceName": "payment", "Forced": "CLOSED"})
+    breaker.service.behave(then="fail")
+
+    first = breaker.call({"amount": 1})
+    second = breaker.call({"amount": 1})
+
+    assert (first.error, second.error) == ("ServiceError", "ServiceError")
+    assert breaker.service_calls() == 6  # never failed fast
+    assert breaker.item() == {"ServiceName": "payment", "Forced": "CLOSED"}
+
+
+def test_a_forced_open_with_a_past_expiry_is_over(breaker: Breaker) -> None:
+    breaker.operator_writes({"ServiceName": "payment", "Forced": "OPEN", "ExpiryTimeStamp": int(time.time()) - 10})
+
+    assert breaker.call({"amount": 1}).status == "SUCCEEDED"
+
+
+# --------------------------------------------------------------------------- corrupt items
+
+
+def test_a_corrupt_expiry_is_ignored_loudly_and_calls_go_through(
+    breaker: Breaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": "tomorrow"})
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "SUCCEEDED"
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("Corrupt circuit item")]
+    assert logged.levelname == "ERROR"
+    assert "Number of epoch seconds" in logged.problem  # type: ignore[attr-defined]
+    assert breaker.item() == {"ServiceName": "payment", "ExpiryTimeStamp": "tomorrow"}  # nothing lost
+
+
+def test_a_failure_replaces_a_corrupt_expiry_and_logs_the_old_value(
+    breaker: Breaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": "tomorrow"})
+    breaker.service.behave(then="fail")
+
+    breaker.call({"amount": 1})
+
+    assert open_until_of(breaker.item()) > time.time()
+    errors = [r for r in caplog.records if r.name == "circuit-breaker" and r.levelname == "ERROR"]
+    assert [getattr(r, "corrupt_expiry", None) for r in errors][-1] == "tomorrow"
+
+
+def test_a_garbage_mirror_is_repaired_from_the_expiry(breaker: Breaker) -> None:
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": Decimal(1), "OpenUntil": "zzzz"})
+
+    assert breaker.item()["OpenUntil"] == rules.iso_timestamp(1)  # type: ignore[index]
+    assert breaker.call({"amount": 1}).status == "SUCCEEDED"
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("request_body", "error", "cause_part"),
+    [
+        ({"Payload": {}}, "InvalidInput", '"ServiceName"'),
+        ({"ServiceName": 7, "Payload": {}}, "InvalidInput", '"ServiceName"'),
+        ({"ServiceName": "", "Payload": {}}, "InvalidInput", '"ServiceName"'),
+        ({"ServiceName": None}, "InvalidInput", '"ServiceName"'),
+        ({"ServiceName": ["payment"]}, "InvalidInput", '"ServiceName"'),
+        ({"ServiceName": "payments"}, "UnknownService", "Registered services: payment."),
+        ({"ServiceName": "PAYMENT"}, "UnknownService", "No service named PAYMENT is registered"),
+        ({"ServiceName": "payment", "Payload": "pay me"}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payment", "Payload": 12}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payment", "Payload": True}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payment", "Payload": None}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payment", "Payload": [1, 2]}, "InvalidInput", '"Payload" must be a JSON object'),
+        ([{"ServiceName": "payment"}], "InvalidInput", '"ServiceName"'),
+        ("payment", "InvalidInput", '"ServiceName"'),
+    ],
+)
+def test_bad_requests_get_a_clear_error_and_touch_nothing(
+    breaker: Breaker, request_body: Any, error: str, cause_part: str
+) -> None:
+    result = breaker.run(request_body)
+
+    assert result.status == "FAILED"
+    assert (result.error, cause_part in (result.cause or "")) == (error, True), result.cause
+    assert breaker.service_calls() == 0
+    assert breaker.runtime.invocations == []
+    assert breaker.items() == []
+    assert result.tasks() == []
+
+
+# --------------------------------------------------------------------------- what one call costs
+
+
+def test_aws_operations_per_call_from_the_execution_history(breaker: Breaker) -> None:
+    """Counts reported in the issue note: closed-circuit call vs open-circuit call."""
+    closed = breaker.call({"amount": 1})
+    breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": int(time.time()) + 60})
+    opened = breaker.call({"amount": 1})
+
+    def operations(execution: Any) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for task in execution.tasks():
+            key = f"{task['resourceType']}:{task['resource']}"
+            counts[key] = counts.get(key, 0) + 1
+        counts["state transitions"] = len(execution.states())
+        return counts
+
+    assert operations(closed) == {"dynamodb:getItem": 1, "lambda:invoke": 1, "state transitions": 9}
+    assert operations(opened) == {"dynamodb:getItem": 1, "state transitions": 7}
