@@ -1,0 +1,98 @@
+"""What can go wrong when calling or operating the breaker, as exceptions a caller can act on.
+
+- ``CircuitOpenError``: the breaker failed fast; the service was not called. Retry after
+  ``retry_after`` (``None``: an operator holds the circuit open until further notice).
+- ``ServiceCallError``: the service was called and failed on every attempt (``timed_out`` when
+  the last attempt ran past the service's timeout).
+- ``InvalidRequestError``: the request itself is wrong (unknown service, a payload that is not a
+  JSON object); retrying will not help.
+- ``ConfigurationError``: the breaker cannot be reached at all (no credentials or region, the
+  stack is not deployed, the local emulator is not running).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+
+class BreakerError(Exception):
+    """Base class of every error the client raises."""
+
+
+class ConfigurationError(BreakerError):
+    """The breaker cannot be reached: credentials, region, endpoint, or the stack is missing."""
+
+
+class StackNotFoundError(ConfigurationError):
+    """The breaker's CloudFormation stack (or its state machine or table) does not exist."""
+
+
+class CircuitOpenError(BreakerError):
+    """The circuit is open: the breaker failed fast without calling the service."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        retry_after: datetime | None,
+        cause: str,
+        execution_arn: str | None = None,
+    ) -> None:
+        super().__init__(cause)
+        self.service = service
+        self.retry_after = retry_after
+        """When the circuit closes again (UTC); ``None`` when an operator holds it open until further notice."""
+        self.cause = cause
+        self.execution_arn = execution_arn
+
+    @property
+    def held_open(self) -> bool:
+        """Whether an operator holds the circuit open without an end."""
+        return self.retry_after is None
+
+
+class ServiceCallError(BreakerError):
+    """The service was called and failed on every attempt the breaker made."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        error: str,
+        cause: str | None,
+        timed_out: bool,
+        execution_arn: str | None = None,
+    ) -> None:
+        self.service = service
+        self.error = error
+        """The service's error name (``PaymentFailed``), or ``States.Timeout`` for a timeout."""
+        self.cause = cause
+        """The cause as the workflow reports it; for a Lambda service, its JSON error document."""
+        self.timed_out = timed_out
+        self.execution_arn = execution_arn
+        what = "timed out" if timed_out else f"failed with {error}"
+        super().__init__(f"service {service} {what}: {self.message}" if self.message else f"service {service} {what}")
+
+    @property
+    def message(self) -> str:
+        """The readable part of the cause: a Lambda error's ``errorMessage``, else the cause itself."""
+        if not self.cause:
+            return ""
+        try:
+            document = json.loads(self.cause)
+        except ValueError:
+            return self.cause
+        if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
+            return document["errorMessage"]
+        return self.cause
+
+
+class InvalidRequestError(BreakerError):
+    """The request cannot succeed as it is: ``UnknownService``, ``InvalidInput``, ..."""
+
+    def __init__(self, error: str, cause: str, *, service: str | None = None) -> None:
+        super().__init__(cause)
+        self.error = error
+        self.cause = cause
+        self.service = service
