@@ -1,0 +1,409 @@
+"""The Python client, sync and async, against the in-process emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from breaker_core.model import CircuitState
+from circuit_breaker.client import (
+    AsyncBreakerClient,
+    BreakerClient,
+    CircuitOpenError,
+    ConfigurationError,
+    InvalidRequestError,
+    ServiceCallError,
+    StackNotFoundError,
+    result_from,
+)
+from circuit_breaker.local.assembly import Assembly
+from circuit_breaker.local.server import LocalBreaker
+from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, item, reset_circuits, service_calls
+
+OPEN_SECONDS = 30  # the fast assembly's openDurationSeconds
+
+
+@pytest.fixture(scope="module")
+def local(fast_assembly: Assembly) -> Iterator[LocalBreaker]:
+    with LocalBreaker(assembly=fast_assembly) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _closed(local: LocalBreaker) -> None:
+    reset_circuits(local)
+
+
+@pytest.fixture
+def client(local: LocalBreaker) -> BreakerClient:
+    """A client that finds the stack by its outputs, as a user's would."""
+    return BreakerClient(session=local.session, endpoint_url=local.endpoint_url)
+
+
+def open_by_failure(client: BreakerClient, local: LocalBreaker) -> None:
+    with pytest.raises(ServiceCallError):
+        client.call(DEMO_SERVICE, {"mode": "fail"})
+    local.runtime.settle()
+
+
+# --------------------------------------------------------------------------- finding the breaker
+
+
+def test_the_client_finds_the_workflow_and_table_from_the_stack_outputs(
+    client: BreakerClient, local: LocalBreaker
+) -> None:
+    assert client.state_machine_arn == local.stack.state_machine_arn
+    assert client.table_name == local.stack.outputs["TableName"]
+    assert client.registered_services() == ["payment"]
+
+
+def test_a_stack_that_is_not_deployed_is_named(local: LocalBreaker) -> None:
+    client = BreakerClient(session=local.session, endpoint_url=local.endpoint_url, stack_name="Elsewhere")
+
+    with pytest.raises(StackNotFoundError, match=f"Stack Elsewhere is not deployed at {local.endpoint_url}"):
+        client.call(DEMO_SERVICE)
+
+
+def test_an_endpoint_that_does_not_answer_is_a_configuration_error(local: LocalBreaker) -> None:
+    client = BreakerClient(session=local.session, endpoint_url="http://127.0.0.1:9", state_machine_arn="arn:x")
+
+    with pytest.raises(ConfigurationError, match=r"Could not reach the breaker.*breaker local up"):
+        client.call(DEMO_SERVICE)
+
+
+def test_no_credentials_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in NO_AWS_ENV.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    client = BreakerClient(session=boto3.Session(region_name="us-east-1"), state_machine_arn="arn:x", table_name="t")
+
+    with pytest.raises(ConfigurationError, match="No AWS credentials found"):
+        client.call(DEMO_SERVICE)
+    with pytest.raises(ConfigurationError, match="No AWS credentials found"):
+        client.status(DEMO_SERVICE)
+
+
+# --------------------------------------------------------------------------- calling
+
+
+def test_a_successful_call_returns_the_service_response(client: BreakerClient, local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    assert client.call(DEMO_SERVICE, {"mode": "ok", "amount": 5}) == {
+        "status": "paid",
+        "service": "payment",
+        "echo": {"mode": "ok", "amount": 5},
+    }
+    assert client.call(DEMO_SERVICE) == {"status": "paid", "service": "payment", "echo": {}}
+    assert service_calls(local) == calls + 2
+
+
+def test_a_failing_service_raises_its_error_and_opens_the_circuit(client: BreakerClient, local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    with pytest.raises(ServiceCallError) as caught:
+        client.call(DEMO_SERVICE, {"mode": "fail", "message": "card declined"})
+    local.runtime.settle()
+
+    failure = caught.value
+    assert (failure.service, failure.error, failure.timed_out) == ("payment", "PaymentFailed", False)
+    assert failure.message == "card declined"
+    assert json.loads(failure.cause or "")["errorType"] == "PaymentFailed"
+    assert failure.execution_arn
+    assert str(failure) == "service payment failed with PaymentFailed: card declined"
+    assert service_calls(local) == calls + 3
+    assert client.status(DEMO_SERVICE).state is CircuitState.OPEN
+
+
+def test_an_open_circuit_fails_fast_with_the_time_to_retry(client: BreakerClient, local: LocalBreaker) -> None:
+    open_by_failure(client, local)
+    calls = service_calls(local)
+
+    with pytest.raises(CircuitOpenError) as caught:
+        client.call(DEMO_SERVICE, {"mode": "ok"})
+
+    expiry = int(item(local)["ExpiryTimeStamp"])  # type: ignore[index]
+    assert caught.value.retry_after == datetime.fromtimestamp(expiry, tz=UTC)
+    assert caught.value.held_open is False
+    assert caught.value.service == "payment"
+    assert caught.value.cause.startswith("Circuit open for service payment until ")
+    assert service_calls(local) == calls  # the service was not called
+
+
+def test_a_circuit_held_open_fails_fast_without_a_time_to_retry(client: BreakerClient, local: LocalBreaker) -> None:
+    change = client.open(DEMO_SERVICE, reason="maintenance")
+    calls = service_calls(local)
+
+    with pytest.raises(CircuitOpenError) as caught:
+        client.call(DEMO_SERVICE)
+
+    assert caught.value.retry_after is None
+    assert caught.value.held_open is True
+    assert "until further notice" in caught.value.cause
+    assert service_calls(local) == calls
+    assert (change.before.state, change.after.state) == (CircuitState.CLOSED, CircuitState.FORCED_OPEN)
+    assert item(local) == {
+        "ServiceName": "payment",
+        "Forced": "OPEN",
+        "OpenedAt": item(local)["OpenedAt"],  # type: ignore[index]
+        "Reason": "maintenance",
+    }
+
+
+@pytest.mark.slow
+def test_a_service_that_times_out_is_reported_as_a_timeout(client: BreakerClient, local: LocalBreaker) -> None:
+    with pytest.raises(ServiceCallError) as caught:
+        client.call(DEMO_SERVICE, {"mode": "slow", "delayMs": 1500})
+
+    assert caught.value.timed_out is True
+    assert caught.value.error in ("States.Timeout", "ServiceTimeout")
+    assert service_calls(local) >= 3
+
+
+def test_an_unknown_service_is_an_invalid_request(client: BreakerClient, local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        client.call("refunds", {"amount": 1})
+
+    assert caught.value.error == "UnknownService"
+    assert "Registered services: payment." in caught.value.cause
+    assert service_calls(local) == calls
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "text", 42])
+def test_a_payload_that_is_not_an_object_is_invalid_input(client: BreakerClient, payload: Any) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        client.call(DEMO_SERVICE, payload)
+
+    assert caught.value.error == "InvalidInput"
+    assert '"Payload" must be a JSON object' in caught.value.cause
+
+
+def test_a_payload_that_is_not_json_is_refused_before_calling(client: BreakerClient, local: LocalBreaker) -> None:
+    executions = local.sync_executions
+
+    with pytest.raises(InvalidRequestError, match="not JSON"):
+        client.call(DEMO_SERVICE, {"when": datetime.now(UTC)})
+
+    assert local.sync_executions == executions
+
+
+# --------------------------------------------------------------------------- reading and operating circuits
+
+
+def test_status_and_list_read_the_circuits(client: BreakerClient, local: LocalBreaker) -> None:
+    assert [(v.service, v.state) for v in client.list()] == [("payment", CircuitState.CLOSED)]
+
+    open_by_failure(client, local)
+    view = client.status(DEMO_SERVICE)
+
+    assert view.state is CircuitState.OPEN
+    assert view.open_until == int(item(local)["ExpiryTimeStamp"])  # type: ignore[index]
+    assert view.last_error == "PaymentFailed"
+    assert "the payment provider is down" in (view.last_cause or "")
+    assert client.list() == [view]
+
+
+def test_list_shows_circuits_of_services_that_are_no_longer_registered(
+    client: BreakerClient, local: LocalBreaker
+) -> None:
+    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(client.table_name)
+    table.put_item(Item={"ServiceName": "retired", "ExpiryTimeStamp": Decimal(int(time.time()) + 60)})
+    local.runtime.settle()
+
+    assert [(v.service, v.state) for v in client.list()] == [
+        ("payment", CircuitState.CLOSED),
+        ("retired", CircuitState.OPEN),
+    ]
+    assert client.status("retired").state is CircuitState.OPEN
+
+
+def test_status_of_an_unknown_service_is_an_invalid_request(client: BreakerClient) -> None:
+    with pytest.raises(InvalidRequestError, match="No service named refunds"):
+        client.status("refunds")
+
+
+def test_open_for_a_while_then_calls_fail_fast_until_then(local: LocalBreaker) -> None:
+    now = time.time()
+    client = BreakerClient(session=local.session, endpoint_url=local.endpoint_url, clock=lambda: now)
+
+    change = client.open(DEMO_SERVICE, for_seconds=600)
+    with pytest.raises(CircuitOpenError) as caught:
+        client.call(DEMO_SERVICE)
+
+    expiry = math.ceil(now) + 600
+    assert change.after.state is CircuitState.FORCED_OPEN
+    assert change.after.open_until == expiry
+    assert change.changed
+    assert caught.value.retry_after == datetime.fromtimestamp(expiry, tz=UTC)
+    assert int(item(local)["ExpiryTimeStamp"]) == expiry  # type: ignore[index]
+
+
+def test_open_until_a_time(client: BreakerClient) -> None:
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+
+    change = client.open(DEMO_SERVICE, until=until)
+
+    assert change.after.open_until == int(until.timestamp())
+    assert client.status(DEMO_SERVICE).state is CircuitState.FORCED_OPEN
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"until": datetime.now(UTC) - timedelta(minutes=1)}, "in the past"),
+        ({"until": datetime(2099, 1, 1)}, "time zone"),
+        ({"until": datetime(2099, 1, 1, tzinfo=UTC), "for_seconds": 5}, "not both"),
+        ({"for_seconds": 0}, "positive"),
+    ],
+)
+def test_open_refuses_a_time_it_cannot_use(client: BreakerClient, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        client.open(DEMO_SERVICE, **kwargs)
+
+    assert client.status(DEMO_SERVICE).state is CircuitState.CLOSED
+
+
+def test_open_refuses_an_unknown_service(client: BreakerClient, local: LocalBreaker) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        client.open("refunds", for_seconds=60)
+
+    assert caught.value.error == "UnknownService"
+    assert item(local, "refunds") is None
+
+
+def test_close_reopens_the_way_to_the_service(client: BreakerClient, local: LocalBreaker) -> None:
+    open_by_failure(client, local)
+
+    change = client.close(DEMO_SERVICE)
+    again = client.close(DEMO_SERVICE)
+
+    assert (change.before.state, change.after.state, change.changed) == (CircuitState.OPEN, CircuitState.CLOSED, True)
+    assert (again.before.state, again.changed) == (CircuitState.CLOSED, False)
+    assert item(local) is None
+    assert client.call(DEMO_SERVICE)["status"] == "paid"
+
+
+def test_a_circuit_forced_closed_always_calls_and_never_opens(client: BreakerClient, local: LocalBreaker) -> None:
+    open_by_failure(client, local)
+
+    change = client.force_closed(DEMO_SERVICE, reason="the provider says it is fine")
+    calls = service_calls(local)
+    for _ in range(2):
+        with pytest.raises(ServiceCallError):
+            client.call(DEMO_SERVICE, {"mode": "fail"})
+    local.runtime.settle()
+
+    assert (change.before.state, change.after.state) == (CircuitState.OPEN, CircuitState.FORCED_CLOSED)
+    assert service_calls(local) == calls + 6  # every call reached the service, with its retries
+    assert client.status(DEMO_SERVICE).state is CircuitState.FORCED_CLOSED
+    assert client.close(DEMO_SERVICE).before.state is CircuitState.FORCED_CLOSED
+
+
+# --------------------------------------------------------------------------- the async client
+
+
+def test_the_async_client_has_every_path(local: LocalBreaker) -> None:
+    async def scenario() -> None:
+        async with AsyncBreakerClient(session=local.session, endpoint_url=local.endpoint_url) as client:
+            assert (await client.call(DEMO_SERVICE, {"n": 1}))["echo"] == {"n": 1}
+            with pytest.raises(ServiceCallError) as failed:
+                await client.call(DEMO_SERVICE, {"mode": "fail"})
+            assert failed.value.error == "PaymentFailed"
+            with pytest.raises(CircuitOpenError) as fast_failed:
+                await client.call(DEMO_SERVICE)
+            assert fast_failed.value.retry_after is not None
+            assert (await client.status(DEMO_SERVICE)).state is CircuitState.OPEN
+            with pytest.raises(InvalidRequestError):
+                await client.call("refunds")
+            assert (await client.close(DEMO_SERVICE)).after.state is CircuitState.CLOSED
+            assert (await client.open(DEMO_SERVICE, for_seconds=60)).after.state is CircuitState.FORCED_OPEN
+            assert (await client.force_closed(DEMO_SERVICE)).after.state is CircuitState.FORCED_CLOSED
+            assert [v.state for v in await client.list()] == [CircuitState.FORCED_CLOSED]
+            assert await client.registered_services() == ["payment"]
+
+    asyncio.run(scenario())
+    local.runtime.settle()
+
+
+def test_the_async_client_never_blocks_the_event_loop(local: LocalBreaker) -> None:
+    """While a call waits on a slow service, other coroutines keep running."""
+
+    async def scenario() -> tuple[int, Any]:
+        async with local.async_client() as client:
+            call = asyncio.ensure_future(client.call(DEMO_SERVICE, {"mode": "ok", "delayMs": 300}))
+            ticks = 0
+            while not call.done():
+                await asyncio.sleep(0.01)
+                ticks += 1
+            return ticks, await call
+
+    ticks, result = asyncio.run(scenario())
+
+    assert result["status"] == "paid"
+    assert ticks > 1  # a blocking call would have held the loop until it returned
+
+
+def test_the_async_client_runs_calls_concurrently_on_its_bounded_pool(local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    async def scenario() -> list[Any]:
+        async with local.async_client(max_workers=4) as client:
+            assert client.max_workers == 4
+            return await asyncio.gather(*(client.call(DEMO_SERVICE, {"n": n}) for n in range(8)))
+
+    results = asyncio.run(scenario())
+
+    assert [r["echo"]["n"] for r in results] == list(range(8))
+    assert service_calls(local) == calls + 8
+
+
+# --------------------------------------------------------------------------- reading responses
+
+
+def sync_response(**fields: Any) -> dict[str, Any]:
+    return {"executionArn": "arn:aws:states:us-east-1:1:express:m:e:1", **fields}
+
+
+def test_result_from_a_success_is_the_output() -> None:
+    assert result_from("payment", sync_response(status="SUCCEEDED", output='{"ok": true}')) == {"ok": True}
+    assert result_from("payment", sync_response(status="SUCCEEDED")) is None
+
+
+@pytest.mark.parametrize(
+    ("response", "timed_out", "error"),
+    [
+        (sync_response(status="FAILED", error="States.Timeout", cause="late"), True, "States.Timeout"),
+        (sync_response(status="FAILED", error="ServiceTimeout", cause="late"), True, "ServiceTimeout"),
+        (sync_response(status="TIMED_OUT"), True, "States.Timeout"),
+        (sync_response(status="FAILED", error="PaymentFailed", cause="{}"), False, "PaymentFailed"),
+        (sync_response(status="FAILED"), False, "States.Runtime"),
+    ],
+)
+def test_result_from_a_failure_names_the_error(response: dict[str, Any], timed_out: bool, error: str) -> None:
+    with pytest.raises(ServiceCallError) as caught:
+        result_from("payment", response)
+
+    assert (caught.value.timed_out, caught.value.error) == (timed_out, error)
+
+
+def test_result_from_an_open_circuit_reads_the_time_to_retry() -> None:
+    cause = "Circuit open for service payment until 2026-11-23T08:28:10.000Z: the service was not called."
+
+    with pytest.raises(CircuitOpenError) as caught:
+        result_from("payment", sync_response(status="FAILED", error="CircuitOpen", cause=cause))
+
+    assert caught.value.retry_after == datetime(2026, 11, 23, 8, 28, 10, tzinfo=UTC)
+    assert str(caught.value) == cause
