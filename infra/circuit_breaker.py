@@ -148,7 +148,14 @@ class CircuitBreaker(Construct):
             "handlers.record_failure.handler",
             "Circuit breaker: records a service's final failure, which opens its circuit",
         )
-        self.table.grant(self.record_failure_function, "dynamodb:UpdateItem")
+        self.table.grant(self.record_failure_function, "dynamodb:GetItem", "dynamodb:PutItem")
+
+        self.claim_probe_function = breaker_function(
+            "ClaimProbe",
+            "handlers.claim_probe.handler",
+            "Circuit breaker: lets one execution probe a service once its open period is over",
+        )
+        self.table.grant(self.claim_probe_function, "dynamodb:GetItem", "dynamodb:PutItem")
 
         self.stream_mirror_function = breaker_function(
             "StreamMirror",
@@ -175,6 +182,7 @@ class CircuitBreaker(Construct):
         )
         self.table.grant(self.role, "dynamodb:GetItem", "dynamodb:DeleteItem")
         self.record_failure_function.grant_invoke(self.role)
+        self.claim_probe_function.grant_invoke(self.role)
         for service in self.services.values():
             service.function.grant_invoke(self.role)
 
@@ -207,6 +215,7 @@ class CircuitBreaker(Construct):
         substitutions: dict[str, str] = {
             "CircuitTableName": self.table.table_name,
             "RecordFailureFunctionArn": self.record_failure_function.function_arn,
+            "ClaimProbeFunctionArn": self.claim_probe_function.function_arn,
             "RegisteredServices": ", ".join(self.settings_by_service),
         }
         rules = []
@@ -248,5 +257,15 @@ def service_config(settings: BreakerSettings, *, function_arn: str) -> dict[str,
         "TimeoutSeconds": settings.service_timeout_seconds,
         "Retries": settings.max_attempts - 1,
         "RetryDelaysSeconds": settings.retry_delays(),
-        "OpenDurationSeconds": settings.open_duration_seconds,
+        "StoreFaultPolicy": settings.store_fault_policy.upper(),
+        "Policy": {
+            "OpenDurationSeconds": settings.open_duration_seconds,
+            "FailureThreshold": settings.failure_threshold,
+            "FailureWindowSeconds": settings.failure_window_seconds,
+            "HalfOpenProbes": settings.half_open_probes,
+            # A probe's claim outlives its execution's worst case, then lapses on its own.
+            "ProbeLeaseSeconds": settings.worst_case_seconds() + 5,
+            "OpenDurationGrowth": settings.open_duration_growth,
+            "MaxOpenDurationSeconds": settings.max_open_duration_seconds,
+        },
     }

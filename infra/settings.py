@@ -19,6 +19,8 @@ CONTEXT_KEY = "circuit-breaker"
 #: Service names become Step Functions state names ("Configure <name>", at most 80 characters).
 SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+STORE_FAULT_POLICIES = ("call", "fail_fast")
+
 # Step Functions limits: an Express execution lasts at most 5 minutes.
 _EXPRESS_MAX_SECONDS = 300
 
@@ -43,6 +45,18 @@ class BreakerSettings:
     """Calls per execution, the first one included (3 = one call and up to two retries)."""
     max_retry_delay_seconds: int = 60
     """No single wait between attempts is longer than this."""
+    failure_threshold: int = 1
+    """Failed executions within ``failure_window_seconds`` that open the circuit."""
+    failure_window_seconds: int = 60
+    """The rolling window in which failed executions are counted."""
+    half_open_probes: int = 1
+    """Executions let through to probe the service once an open period is over."""
+    open_duration_growth: float = 1.0
+    """Each consecutive re-open (a failed probe) multiplies the open period by this (1.0: off)."""
+    max_open_duration_seconds: int = 600
+    """The longest an open period grows to."""
+    store_fault_policy: str = "call"
+    """When the CircuitStatus table cannot be read: ``call`` the service anyway, or ``fail_fast``."""
 
     def __post_init__(self) -> None:
         _require(self.open_duration_seconds >= 1, "open_duration_seconds must be at least 1")
@@ -54,6 +68,18 @@ class BreakerSettings:
         _require(self.backoff_rate >= 1.0, "backoff_rate must be at least 1.0")
         _require(1 <= self.max_attempts <= 10, "max_attempts must be from 1 to 10")
         _require(self.max_retry_delay_seconds >= 0, "max_retry_delay_seconds must not be negative")
+        _require(1 <= self.failure_threshold <= 100, "failure_threshold must be from 1 to 100")
+        _require(self.failure_window_seconds >= 1, "failure_window_seconds must be at least 1")
+        _require(1 <= self.half_open_probes <= 10, "half_open_probes must be from 1 to 10")
+        _require(self.open_duration_growth >= 1.0, "open_duration_growth must be at least 1.0 (1.0: off)")
+        _require(
+            self.max_open_duration_seconds >= self.open_duration_seconds,
+            "max_open_duration_seconds must be at least open_duration_seconds",
+        )
+        _require(
+            self.store_fault_policy in STORE_FAULT_POLICIES,
+            f"store_fault_policy must be one of {', '.join(STORE_FAULT_POLICIES)}",
+        )
         worst = self.worst_case_seconds()
         _require(
             worst <= _EXPRESS_MAX_SECONDS,
@@ -126,6 +152,10 @@ def _snake(key: str) -> str:
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            raise SettingsError(f"setting {name} must be a string, not {value!r}")
+        return value.lower()
     try:
         if isinstance(current, float):
             return float(value)

@@ -58,11 +58,11 @@ class TestView:
         view = rules.view("payment", {model.EXPIRY: Decimal(NOW + 30), model.LAST_ERROR: "Boom"}, NOW)
         assert (view.state, view.open_until, view.last_error) == (CircuitState.OPEN, NOW + 30, "Boom")
 
-    def test_past_expiry_is_closed_even_before_ttl_deletes_it(self) -> None:
-        assert rules.view("payment", {model.EXPIRY: Decimal(NOW - 1)}, NOW).state is CircuitState.CLOSED
+    def test_past_expiry_is_half_open_whether_or_not_ttl_deleted_it(self) -> None:
+        assert rules.view("payment", {model.EXPIRY: Decimal(NOW - 1)}, NOW).state is CircuitState.HALF_OPEN
 
-    def test_expiry_equal_to_now_is_closed(self) -> None:
-        assert rules.view("payment", {model.EXPIRY: NOW}, NOW).state is CircuitState.CLOSED
+    def test_expiry_equal_to_now_is_no_longer_open(self) -> None:
+        assert rules.view("payment", {model.EXPIRY: NOW}, NOW).state is CircuitState.HALF_OPEN
 
     def test_forced_open_without_expiry_is_held_open(self) -> None:
         view = rules.view("payment", {model.FORCED: "OPEN"}, NOW)
@@ -71,7 +71,7 @@ class TestView:
     def test_forced_open_until_a_time(self) -> None:
         view = rules.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW + 60}, NOW)
         assert (view.state, view.open_until) == (CircuitState.FORCED_OPEN, NOW + 60)
-        assert rules.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW - 1}, NOW).state is CircuitState.CLOSED
+        assert rules.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW - 1}, NOW).state is CircuitState.HALF_OPEN
 
     def test_forced_closed_wins_over_an_expiry(self) -> None:
         view = rules.view("payment", {model.FORCED: "CLOSED", model.EXPIRY: NOW + 60}, NOW)

@@ -84,7 +84,16 @@ def test_service_settings_come_from_the_defaults(default_assembly: Assembly) -> 
         "TimeoutSeconds": 3,
         "Retries": 2,
         "RetryDelaysSeconds": [1, 2],
-        "OpenDurationSeconds": 30,
+        "StoreFaultPolicy": "CALL",
+        "Policy": {
+            "OpenDurationSeconds": 30,
+            "FailureThreshold": 1,
+            "FailureWindowSeconds": 60,
+            "HalfOpenProbes": 1,
+            "ProbeLeaseSeconds": 3 * 3 + 1 + 2 + 5,  # the worst case of one execution, and a margin
+            "OpenDurationGrowth": 1.0,
+            "MaxOpenDurationSeconds": 600,
+        },
     }
 
 
@@ -116,6 +125,7 @@ def test_state_names_follow_the_documented_flow(default_assembly: Assembly) -> N
         "ExecuteLambda",
         "CircuitOpen",
         "CircuitHeldOpen",
+        "ClaimProbe",
     }
     assert states["CircuitOpen"] == {**states["CircuitOpen"], "Type": "Fail", "Error": "CircuitOpen"}
 
@@ -124,7 +134,7 @@ def test_placeholders_and_substitutions_match_both_ways(default_assembly: Assemb
     _, machine = _one(default_assembly, "AWS::StepFunctions::StateMachine")
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", machine["Properties"]["DefinitionString"]))
     assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
-    assert {"CircuitTableName", "RecordFailureFunctionArn", "ServiceFunctionArn0"} <= placeholders
+    assert {"CircuitTableName", "RecordFailureFunctionArn", "ClaimProbeFunctionArn", "ServiceFunctionArn0"} <= placeholders
 
 
 def test_no_arn_or_table_name_is_written_into_the_definition_file() -> None:
@@ -135,6 +145,7 @@ def test_no_arn_or_table_name_is_written_into_the_definition_file() -> None:
     assert set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)) == {
         "CircuitTableName",
         "RecordFailureFunctionArn",
+        "ClaimProbeFunctionArn",
         "RegisteredServices",
     }
 
@@ -179,10 +190,10 @@ def test_workflow_role_is_scoped_to_the_table_and_the_registered_functions(defau
         else:
             # What AWS itself requires to be "*": log delivery and X-Ray (no resource-level scoping exists).
             assert all(a.startswith(("logs:", "xray:")) for a in actions), actions
-    assert invoked == {"demo_service.handler", "handlers.record_failure.handler"}
+    assert invoked == {"demo_service.handler", "handlers.record_failure.handler", "handlers.claim_probe.handler"}
 
 
-def test_breaker_functions_may_only_update_the_table(default_assembly: Assembly) -> None:
+def test_breaker_functions_get_only_the_table_actions_they_use(default_assembly: Assembly) -> None:
     table_id, _ = _one(default_assembly, "AWS::DynamoDB::Table")
     for function in _resources(default_assembly, "AWS::Lambda::Function").values():
         props = function["Properties"]
@@ -194,9 +205,13 @@ def test_breaker_functions_may_only_update_the_table(default_assembly: Assembly)
             for action in _as_list(s["Action"])
             if action.startswith("dynamodb:") and {"Fn::GetAtt": [table_id, "Arn"]} in _as_list(s["Resource"])
         }
-        if props["Handler"] == "demo_service.handler":
-            assert table_actions == set()
-        else:
-            assert table_actions == {"dynamodb:UpdateItem"}, props["Handler"]
+        expected = {
+            "demo_service.handler": set(),
+            "handlers.record_failure.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
+            "handlers.claim_probe.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
+            "handlers.stream_mirror.handler": {"dynamodb:UpdateItem"},
+        }
+        assert table_actions == expected[props["Handler"]], props["Handler"]
+        if props["Handler"] != "demo_service.handler":
             assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": table_id}
             assert props["TracingConfig"] == {"Mode": "Active"}

@@ -28,6 +28,10 @@ LAST_ERROR = "LastError"
 LAST_CAUSE = "LastCause"
 LAST_FAILURE_AT = "LastFailureAt"
 REASON = "Reason"  # an operator's note on a forced state
+FAILURES = "Failures"  # recent failed executions (epoch s), counted towards the threshold
+OPENS = "Opens"  # consecutive opens since the last close, for growing open periods
+PROBES = "Probes"  # half-open probe claims: execution id -> claim lapses at (epoch s)
+VERSION = "Version"  # bumped by every automatic write, for conditional writes
 
 FORCED_OPEN = "OPEN"
 FORCED_CLOSED = "CLOSED"
@@ -42,6 +46,7 @@ class CircuitState(enum.StrEnum):
 
     CLOSED = "closed"
     OPEN = "open"
+    HALF_OPEN = "half-open"
     FORCED_OPEN = "forced open"
     FORCED_CLOSED = "forced closed"
 

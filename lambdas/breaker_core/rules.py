@@ -91,6 +91,10 @@ def view(service: str, item: Mapping[str, Any] | None, now: float) -> CircuitVie
     if expiry is not None and expiry > now:
         state = CircuitState.FORCED_OPEN if forced == model.FORCED_OPEN else CircuitState.OPEN
         return CircuitView(service=service, state=state, open_until=expiry, problem=problem, **details)
+    if expiry is not None:
+        # Its time is up but no success has closed it yet (TTL may not have deleted it either):
+        # the next call probes the service.
+        return CircuitView(service=service, state=CircuitState.HALF_OPEN, open_until=expiry, problem=problem, **details)
     return CircuitView(service=service, state=CircuitState.CLOSED, problem=problem, **details)
 
 

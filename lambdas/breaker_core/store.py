@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import boto3
 from botocore.exceptions import ClientError
 
-from breaker_core import model, rules
+from breaker_core import model, rules, transitions
+from breaker_core.transitions import Circuit
 
 
 class StoreError(RuntimeError):
     """The CircuitStatus table could not be read or written."""
 
 
-class RecordResult(enum.StrEnum):
-    OPENED = "opened"
-    ALREADY_OPEN = "already open"
-    FORCED = "forced"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
-class FailureRecord:
-    result: RecordResult
-    open_until: int | None
-    replaced_corrupt_expiry: object = None
+class Transition(Generic[T]):
+    """What a conditional update did: the decision, and the circuit before and after."""
+
+    outcome: T
+    before: Circuit
+    after: Circuit | None
+    raw: dict[str, Any] | None
+    """The item as it was read (``None``: there was none)."""
 
 
 class CircuitStore:
@@ -46,76 +49,51 @@ class CircuitStore:
         item: dict[str, Any] | None = response.get("Item")
         return item
 
-    def record_failure(
+    def transition(
         self,
         service: str,
+        decide: Callable[[Circuit], tuple[Circuit | None, T]],
         *,
-        now: float,
-        open_duration_seconds: int,
-        error: str,
-        cause: str,
-    ) -> FailureRecord:
-        """Open ``service``'s circuit unless it is open already or forced.
+        annotate: Callable[[Circuit, T], Mapping[str, Any]] | None = None,
+        attempts: int = 6,
+    ) -> Transition[T]:
+        """Read ``service``'s circuit, let ``decide`` choose the next one, and write it only if
+        the item has not changed since it was read; on a conflict, read and decide again.
 
-        The condition makes the first recorded failure define the expiry: a failure recorded
-        while the circuit is open never pushes ``ExpiryTimeStamp`` further out.
+        Attributes the breaker does not own (an operator's ``Reason``, anything else) are kept.
+        ``annotate`` adds attributes for people (last error, when it opened) to a write.
         """
-        expiry = rules.failure_expiry(now, open_duration_seconds)
-        now_iso = rules.iso_timestamp(int(now))
-        try:
-            response = self.table.update_item(
-                Key={model.KEY: service},
-                UpdateExpression=(
-                    "SET #expiry = :expiry, #open_until = :open_until, #opened_at = :now_iso, "
-                    "#last_error = :error, #last_cause = :cause, #last_failure_at = :now_iso "
-                    "REMOVE #forced, #reason"
-                ),
-                # Not while open (the first failure defines the expiry), never over a forced
-                # state, but over an expired forced-open and over a corrupt expiry (logged).
-                ConditionExpression=(
-                    "(attribute_not_exists(#forced) AND (attribute_not_exists(#expiry) "
-                    "OR NOT attribute_type(#expiry, :number) OR #expiry <= :now)) "
-                    "OR (#forced = :forced_open AND attribute_type(#expiry, :number) AND #expiry <= :now)"
-                ),
-                ExpressionAttributeNames={
-                    "#expiry": model.EXPIRY,
-                    "#open_until": model.OPEN_UNTIL,
-                    "#opened_at": model.OPENED_AT,
-                    "#last_error": model.LAST_ERROR,
-                    "#last_cause": model.LAST_CAUSE,
-                    "#last_failure_at": model.LAST_FAILURE_AT,
-                    "#forced": model.FORCED,
-                    "#reason": model.REASON,
-                },
-                ExpressionAttributeValues={
-                    ":expiry": expiry,
-                    ":open_until": rules.iso_timestamp(expiry),
-                    ":now_iso": now_iso,
-                    ":error": error,
-                    ":cause": rules.truncate_cause(cause),
-                    ":now": int(now),
-                    ":number": "N",
-                    ":forced_open": model.FORCED_OPEN,
-                },
-                ReturnValues="ALL_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise StoreError(f"could not record a failure of {service!r}: {exc}") from exc
-            old = _old_item(exc)
-            if old.get(model.FORCED) in (model.FORCED_OPEN, model.FORCED_CLOSED):
-                return FailureRecord(result=RecordResult.FORCED, open_until=None)
-            return FailureRecord(
-                result=RecordResult.ALREADY_OPEN,
-                open_until=rules.parse_expiry(old.get(model.EXPIRY)),
-            )
-        old_expiry = (response.get("Attributes") or {}).get(model.EXPIRY)
-        try:
-            rules.parse_expiry(old_expiry)
-        except model.CorruptItemError:
-            return FailureRecord(result=RecordResult.OPENED, open_until=expiry, replaced_corrupt_expiry=old_expiry)
-        return FailureRecord(result=RecordResult.OPENED, open_until=expiry)
+        for attempt in range(attempts):
+            raw = self.get(service)
+            before = Circuit.from_item(raw)
+            after, outcome = decide(before)
+            if after is None:
+                return Transition(outcome=outcome, before=before, after=None, raw=raw)
+            item: dict[str, Any] = {**(raw or {}), model.KEY: service}
+            for name, value in transitions.changes(before, after).items():
+                if value is None:
+                    item.pop(name, None)
+                else:
+                    item[name] = value
+            if annotate is not None:
+                item.update(annotate(after, outcome))
+            condition, names, values = _unchanged_since(raw)
+            kwargs: dict[str, Any] = {
+                "Item": item,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+            }
+            if values:
+                kwargs["ExpressionAttributeValues"] = values
+            try:
+                self.table.put_item(**kwargs)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise StoreError(f"could not write circuit {service!r}: {exc}") from exc
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # another writer won; decide again
+                continue
+            return Transition(outcome=outcome, before=before, after=after, raw=raw)
+        raise StoreError(f"circuit {service!r} kept changing under {attempts} attempts to update it")
 
     # -- operators' writes: the same items the README documents for a plain DynamoDB client
 
@@ -210,10 +188,22 @@ class CircuitStore:
         return mirror
 
 
-def _old_item(exc: ClientError) -> dict[str, Any]:
-    """The item as it was when a condition failed, in plain Python values."""
-    raw: dict[str, Any] = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
-    from boto3.dynamodb.types import TypeDeserializer
+def _unchanged_since(raw: Mapping[str, Any] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition that holds only while the item is as ``raw`` (``None``: absent) was read.
 
-    deserializer = TypeDeserializer()
-    return {name: deserializer.deserialize(value) for name, value in raw.items()}
+    The breaker bumps ``Version`` on every write; an operator's plain write may not, so the
+    attributes that decide the circuit's state are compared too.
+    """
+    names = {"#key": model.KEY}
+    if raw is None:
+        return "attribute_not_exists(#key)", names, {}
+    parts = ["attribute_exists(#key)"]
+    values: dict[str, Any] = {}
+    for index, attribute in enumerate((model.VERSION, model.EXPIRY, model.FORCED)):
+        names[f"#a{index}"] = attribute
+        if attribute in raw:
+            parts.append(f"#a{index} = :v{index}")
+            values[f":v{index}"] = raw[attribute]
+        else:
+            parts.append(f"attribute_not_exists(#a{index})")
+    return " AND ".join(parts), names, values

@@ -1,9 +1,12 @@
-"""RecordFailure: the workflow calls it once an execution has used up its attempts.
+"""RecordFailure: the workflow calls it when an execution has used up its attempts, and when
+the CircuitStatus table could not be read.
 
 Input (built by the workflow):
     {"ServiceName": "payment", "Failure": {"Error": "...", "Cause": "..."},
-     "OpenDurationSeconds": 30, "ExecutionId": "arn:..."}
-Output: {"Result": "opened" | "already open" | "forced", "OpenUntil": "<ISO>" | null}
+     "Policy": {"OpenDurationSeconds": 30, "FailureThreshold": 1, ...},
+     "ExecutionId": "arn:...", "Kind": "service" | "store"}
+Output: {"Result": "opened" | "reopened" | "counted" | "already open" | "forced" | "logged",
+         "OpenUntil": "<ISO>" | null}
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from breaker_core import rules
-from breaker_core.store import CircuitStore, RecordResult
+from breaker_core import model, rules
+from breaker_core.store import CircuitStore, StoreError
+from breaker_core.transitions import Circuit, FailureOutcome, Policy, on_failure
 from handlers.observability import count, logger
 
 #: The clock the rules read; tests replace it to move time without sleeping.
@@ -44,32 +48,59 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         failure = event.get("Failure") or {}
         error = str(failure.get("Error") or "Unknown")
         cause = str(failure.get("Cause") or "")
-        open_duration = int(event["OpenDurationSeconds"])
+        kind = event.get("Kind", "service")
+        policy = Policy.from_event(event["Policy"]) if kind == "service" else None
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordRequest(f"RecordFailure got {event!r}: {exc}") from exc
-
-    now = clock()
-    record = store().record_failure(service, now=now, open_duration_seconds=open_duration, error=error, cause=cause)
-    open_until = None if record.open_until is None else rules.iso_timestamp(record.open_until)
-    fields = {
+    fields: dict[str, Any] = {
         "circuit": service,
         "error": error,
         "cause": rules.truncate_cause(cause),
-        "open_until": open_until,
         "execution": event.get("ExecutionId"),
     }
-    if record.replaced_corrupt_expiry is not None:
+    if policy is None:
+        logger.error("Circuit status could not be read; the service's store-fault policy applies", extra=fields)
+        count("StoreFault", service)
+        return {"Result": "logged", "OpenUntil": None}
+
+    now = clock()
+    at = rules.iso_timestamp(int(now))
+
+    def annotate(after: Circuit, outcome: FailureOutcome) -> dict[str, Any]:
+        notes = {model.LAST_ERROR: error, model.LAST_CAUSE: rules.truncate_cause(cause), model.LAST_FAILURE_AT: at}
+        if outcome in (FailureOutcome.OPENED, FailureOutcome.REOPENED):
+            notes[model.OPENED_AT] = at
+        return notes
+
+    try:
+        done = store().transition(service, lambda circuit: on_failure(circuit, now, policy), annotate=annotate)
+    except StoreError:
+        logger.exception("Could not record the failure: the circuit did not change", extra=fields)
+        count("RecordFailureFailed", service)
+        raise
+    expiry = done.after.expiry if done.after is not None else done.before.expiry
+    open_until = None if expiry is None else rules.iso_timestamp(expiry)
+    fields.update(open_until=open_until, outcome=done.outcome.value)
+    raw_expiry = (done.raw or {}).get(model.EXPIRY)
+    if done.after is not None and raw_expiry is not None and rules.mirror_for(done.raw or {}) is None:
         logger.error(
             "Corrupt circuit item: its ExpiryTimeStamp was not epoch seconds and has been replaced",
-            extra={**fields, "corrupt_expiry": str(record.replaced_corrupt_expiry)},
+            extra={**fields, "corrupt_expiry": str(raw_expiry)},
         )
         count("CorruptItem", service)
-    if record.result is RecordResult.OPENED:
+    if done.outcome is FailureOutcome.OPENED:
         logger.warning("Circuit opened: the service failed on every attempt", extra=fields)
         count("CircuitOpened", service)
-    elif record.result is RecordResult.ALREADY_OPEN:
-        logger.info("Failure recorded; the circuit was already open", extra=fields)
+    elif done.outcome is FailureOutcome.REOPENED:
+        logger.warning("Circuit opened again: the probe failed", extra={**fields, "opens": done.after.opens})  # type: ignore[union-attr]
+        count("CircuitOpened", service)
+    elif done.outcome is FailureOutcome.COUNTED:
+        failures = len(done.after.failures)  # type: ignore[union-attr]
+        logger.info(
+            "Failure counted; the circuit stays closed",
+            extra={**fields, "failures": failures, "threshold": policy.failure_threshold},
+        )
     else:
-        logger.info("Failure not recorded: the circuit is forced by an operator", extra=fields)
+        logger.info(f"Failure not recorded: the circuit is {done.outcome.value}", extra=fields)
     count("ServiceFailed", service)
-    return {"Result": record.result.value, "OpenUntil": open_until}
+    return {"Result": done.outcome.value, "OpenUntil": open_until}

@@ -1,0 +1,76 @@
+"""ClaimProbe: the workflow calls it only when a circuit's open period is over but no success
+has closed it yet (half-open). It lets ``HalfOpenProbes`` executions through to probe the
+service, each with a claim that lapses on its own, and turns every other caller away.
+
+Input:  {"ServiceName": "payment", "Policy": {...}, "ExecutionId": "arn:..."}
+Output: {"Decision": "probe" | "call" | "open" | "busy", "Cause": "..." (when failing fast)}
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from breaker_core import rules
+from breaker_core.store import CircuitStore
+from breaker_core.transitions import Circuit, Phase, Policy, ProbeDecision, claim_probe
+from handlers.observability import count, logger
+
+#: The clock the rules read; tests replace it to move time without sleeping.
+clock: Callable[[], float] = time.time
+
+_store: CircuitStore | None = None
+
+
+def store() -> CircuitStore:
+    """The table client, made once per container (per table name, so tests can redeploy)."""
+    global _store
+    if _store is None or _store.table_name != os.environ["TABLE_NAME"]:
+        _store = CircuitStore(os.environ["TABLE_NAME"])
+    return _store
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    service = str(event["ServiceName"])
+    policy = Policy.from_event(event["Policy"])
+    execution = str(event["ExecutionId"])
+    now = clock()
+    done = store().transition(service, lambda circuit: claim_probe(circuit, now, policy, execution))
+    circuit = done.after or done.before
+    fields = {"circuit": service, "execution": execution, "decision": done.outcome.value}
+    if done.outcome is ProbeDecision.PROBE:
+        if done.after is not None:
+            lease = circuit.probes[execution]
+            logger.info("Half-open: this execution probes the service", extra={**fields, "claim_until": lease})
+            count("ProbeStarted", service)
+        return {"Decision": done.outcome.value}
+    if done.outcome is ProbeDecision.CALL:
+        return {"Decision": done.outcome.value}
+    cause = fast_fail_cause(service, circuit, now)
+    logger.info("Fast fail", extra={**fields, "cause": cause})
+    count("FastFail", service)
+    return {"Decision": done.outcome.value, "Cause": cause}
+
+
+def fast_fail_cause(service: str, circuit: Circuit, now: float) -> str:
+    """The same words the workflow uses for a fast fail, for the cases only this function sees."""
+    phase = circuit.phase(now)
+    if phase is Phase.FORCED_OPEN and circuit.expiry is None:
+        return (
+            f"Circuit held open for service {service} by an operator until further notice: the service was not called."
+        )
+    if phase in (Phase.OPEN, Phase.FORCED_OPEN) and circuit.expiry is not None:
+        return (
+            f"Circuit open for service {service} until {rules.iso_timestamp(circuit.expiry)}: "
+            "the service was not called. Retry after that time."
+        )
+    lapses = max(circuit.active_probes(now).values(), default=int(now))
+    return (
+        f"Circuit half-open for service {service} until {rules.iso_timestamp(lapses)}: a probe call is "
+        "in flight, so the service was not called. Retry after that time."
+    )
