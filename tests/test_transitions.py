@@ -1,0 +1,306 @@
+"""The state transitions as pure functions, and a property test against a small reference model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from breaker_core import model
+from breaker_core.transitions import (
+    Circuit,
+    FailureOutcome,
+    Phase,
+    Policy,
+    ProbeDecision,
+    changes,
+    claim_probe,
+    on_failure,
+    on_success,
+)
+
+NOW = 1_800_000_000
+POLICY = Policy(open_duration_seconds=30, failure_threshold=3, failure_window_seconds=60, probe_lease_seconds=20)
+
+
+class TestThreshold:
+    def test_opens_when_the_threshold_is_reached_within_the_window(self) -> None:
+        circuit = Circuit()
+        for offset, expected in [(0, FailureOutcome.COUNTED), (10, FailureOutcome.COUNTED), (20, FailureOutcome.OPENED)]:
+            after, outcome = on_failure(circuit, NOW + offset, POLICY)
+            assert outcome is expected
+            assert after is not None
+            circuit = after
+        assert circuit.expiry == NOW + 20 + 30
+        assert circuit.failures == ()
+
+    def test_failures_outside_the_window_do_not_count(self) -> None:
+        circuit = Circuit(failures=(NOW - 61, NOW - 59), exists=True)
+        after, outcome = on_failure(circuit, NOW, POLICY)
+        assert outcome is FailureOutcome.COUNTED
+        assert after is not None and after.failures == (NOW - 59, NOW)
+
+    def test_default_policy_opens_on_the_first_failed_execution(self) -> None:
+        after, outcome = on_failure(Circuit(), NOW, Policy())
+        assert outcome is FailureOutcome.OPENED and after is not None and after.expiry == NOW + 30
+
+    def test_a_failure_while_open_changes_nothing(self) -> None:
+        assert on_failure(Circuit(expiry=NOW + 5, opens=1, exists=True), NOW, POLICY) == (
+            None,
+            FailureOutcome.ALREADY_OPEN,
+        )
+
+    @pytest.mark.parametrize("forced", [model.FORCED_OPEN, model.FORCED_CLOSED])
+    def test_forced_states_are_never_changed_by_a_failure(self, forced: str) -> None:
+        assert on_failure(Circuit(forced=forced, exists=True), NOW, POLICY) == (None, FailureOutcome.FORCED)
+
+
+class TestHalfOpen:
+    def test_one_probe_then_busy(self) -> None:
+        expired = Circuit(expiry=NOW - 1, opens=1, exists=True)
+        claimed, decision = claim_probe(expired, NOW, POLICY, "exec-1")
+        assert decision is ProbeDecision.PROBE and claimed is not None
+        assert claimed.probes == {"exec-1": NOW + 20}
+        assert claim_probe(claimed, NOW + 1, POLICY, "exec-2") == (None, ProbeDecision.BUSY)
+        assert claim_probe(claimed, NOW + 1, POLICY, "exec-1") == (None, ProbeDecision.PROBE)  # its retries
+
+    def test_a_dead_probe_claim_lapses(self) -> None:
+        stuck = Circuit(expiry=NOW - 100, opens=1, probes={"dead": NOW - 1}, exists=True)
+        claimed, decision = claim_probe(stuck, NOW, POLICY, "next")
+        assert decision is ProbeDecision.PROBE
+        assert claimed is not None and claimed.probes == {"next": NOW + 20}
+
+    def test_several_probes_when_configured(self) -> None:
+        policy = Policy(half_open_probes=2)
+        circuit = Circuit(expiry=NOW - 1, opens=1, exists=True)
+        decisions = []
+        for execution in ("a", "b", "c"):
+            after, decision = claim_probe(circuit, NOW, policy, execution)
+            circuit = after or circuit
+            decisions.append(decision)
+        assert decisions == [ProbeDecision.PROBE, ProbeDecision.PROBE, ProbeDecision.BUSY]
+
+    def test_failed_probe_reopens_for_longer_when_growth_is_on(self) -> None:
+        policy = Policy(open_duration_seconds=10, open_duration_growth=2.0, max_open_duration_seconds=35)
+        circuit = Circuit(expiry=NOW - 1, opens=1, probes={"p": NOW + 5}, exists=True)
+        durations = []
+        for step in range(4):
+            now = NOW + 100 * step
+            circuit = Circuit(expiry=now - 1, opens=circuit.opens, exists=True)
+            after, outcome = on_failure(circuit, now, policy)
+            assert outcome is FailureOutcome.REOPENED and after is not None
+            durations.append(after.expiry - now)  # type: ignore[operator]
+            assert after.probes == {}
+            circuit = after
+        assert durations == [20, 35, 35, 35]  # 10 x 2^1, then capped
+
+    def test_growth_off_by_default(self) -> None:
+        after, _ = on_failure(Circuit(expiry=NOW - 1, opens=5, exists=True), NOW, Policy())
+        assert after is not None and after.expiry == NOW + 30
+
+    def test_probe_success_closes(self) -> None:
+        assert on_success(Circuit(expiry=NOW - 1, opens=2, probes={"p": NOW + 5}, exists=True), NOW, True) == Circuit()
+
+    def test_open_and_closed_circuits_send_callers_their_way(self) -> None:
+        assert claim_probe(Circuit(), NOW, POLICY, "x") == (None, ProbeDecision.CALL)
+        assert claim_probe(Circuit(expiry=NOW + 9, exists=True), NOW, POLICY, "x") == (None, ProbeDecision.OPEN)
+        assert claim_probe(Circuit(forced=model.FORCED_OPEN, exists=True), NOW, POLICY, "x") == (
+            None,
+            ProbeDecision.OPEN,
+        )
+
+
+def test_item_round_trip_keeps_every_field() -> None:
+    circuit = Circuit(expiry=NOW, failures=(NOW - 3,), opens=2, probes={"e": NOW + 4}, version=7, exists=True)
+    item = {k: v for k, v in changes(Circuit(version=6), circuit).items() if v is not None}
+    assert Circuit.from_item(item) == circuit
+    assert item[model.OPEN_UNTIL] == "2027-01-15T08:00:00.000Z"
+
+
+# --------------------------------------------------------------------------- property test
+
+
+@dataclass
+class ReferenceModel:
+    """The breaker as the README describes it, written as plainly as possible."""
+
+    threshold: int
+    window: int
+    open_seconds: int
+    growth: float
+    max_open: int
+    probes_allowed: int
+    lease: int
+    forced: str | None = None  # "open" or "closed"
+    forced_until: int | None = None
+    open_until: int | None = None  # set once opened; stays after expiry until a probe succeeds
+    times_opened: int = 0
+    failure_times: list[int] = field(default_factory=list)
+    probe_leases: dict[str, int] = field(default_factory=dict)
+
+    def sees(self, now: int) -> str:
+        if self.forced == "closed":
+            return "forced closed"
+        if self.forced == "open" and (self.forced_until is None or self.forced_until > now):
+            return "forced open"
+        if self.forced == "open":  # a forced open whose time is up behaves like an expired open
+            return "half-open"
+        if self.open_until is None:
+            return "closed"
+        return "open" if self.open_until > now else "half-open"
+
+    def failure(self, now: int) -> str:
+        seen = self.sees(now)
+        if seen.startswith("forced"):
+            return "forced"
+        if seen == "open":
+            return "already open"
+        if seen == "half-open":
+            period = min(self.open_seconds * self.growth**self.times_opened, max(self.max_open, self.open_seconds))
+            self.open_until = now + int(-(-period // 1))
+            self.times_opened += 1
+            self.forced = self.forced_until = None
+            self.probe_leases = {}
+            self.failure_times = []
+            return "reopened"
+        self.failure_times = [t for t in self.failure_times if t > now - self.window] + [now]
+        if len(self.failure_times) >= self.threshold:
+            self.open_until = now + self.open_seconds
+            self.times_opened = 1
+            self.failure_times = []
+            return "opened"
+        return "counted"
+
+    def claim(self, execution: str, now: int) -> str:
+        seen = self.sees(now)
+        if seen in ("closed", "forced closed"):
+            return "call"
+        if seen in ("open", "forced open"):
+            return "open"
+        live = {e: t for e, t in self.probe_leases.items() if t > now}
+        if execution in live:
+            return "probe"
+        if len(live) >= self.probes_allowed:
+            return "busy"
+        self.probe_leases = {**live, execution: now + self.lease}
+        return "probe"
+
+    def probe_succeeded(self) -> None:
+        self.forced = self.forced_until = self.open_until = None
+        self.times_opened = 0
+        self.failure_times = []
+        self.probe_leases = {}
+
+
+class BreakerMachine(RuleBasedStateMachine):
+    """Random successes, failures, time steps and operator actions, applied to both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = NOW
+        self.circuit = Circuit()
+        self.policy = POLICY
+        self.reference = ReferenceModel(threshold=3, window=60, open_seconds=30, growth=1.0, max_open=600, probes_allowed=1, lease=20)
+        self.executions = 0
+
+    @initialize(policy=st.builds(
+        Policy,
+        open_duration_seconds=st.integers(1, 60),
+        failure_threshold=st.integers(1, 3),
+        failure_window_seconds=st.integers(1, 90),
+        half_open_probes=st.integers(1, 3),
+        probe_lease_seconds=st.integers(1, 40),
+        open_duration_growth=st.sampled_from([1.0, 1.5, 2.0]),
+        max_open_duration_seconds=st.integers(60, 200),
+    ))
+    def choose_policy(self, policy: Policy) -> None:
+        self.policy = policy
+        self.reference = ReferenceModel(
+            threshold=policy.failure_threshold,
+            window=policy.failure_window_seconds,
+            open_seconds=policy.open_duration_seconds,
+            growth=policy.open_duration_growth,
+            max_open=policy.max_open_duration_seconds,
+            probes_allowed=policy.half_open_probes,
+            lease=policy.probe_lease_seconds,
+        )
+
+    @rule(seconds=st.one_of(st.integers(0, 45), st.sampled_from([1, 30, 31, 61, 200])))
+    def time_passes(self, seconds: int) -> None:
+        self.now += seconds
+
+    @rule()
+    def callers_arrive_together(self) -> None:
+        """Several executions reach the circuit at the same moment (the half-open race)."""
+        for execution in ("a", "b", "c", "d"):
+            self.an_execution_calls(execution, succeeds=False)
+
+    @rule()
+    def an_execution_fails(self) -> None:
+        self.executions += 1
+        after, outcome = on_failure(self.circuit, self.now, self.policy)
+        assert outcome.value == self.reference.failure(self.now)
+        if after is not None and after.expiry is not None:
+            assert after.expiry == self.reference.open_until  # the same open period, grown the same way
+        self.circuit = after or self.circuit
+
+    @rule(execution=st.sampled_from(["a", "b", "c"]), succeeds=st.booleans())
+    def an_execution_calls(self, execution: str, succeeds: bool) -> None:
+        self.executions += 1
+        after, decision = claim_probe(self.circuit, self.now, self.policy, execution)
+        assert decision.value == self.reference.claim(execution, self.now)
+        self.circuit = after or self.circuit
+        if decision is ProbeDecision.PROBE and succeeds:
+            self.circuit = on_success(self.circuit, self.now, probe=True) or self.circuit
+            self.reference.probe_succeeded()
+
+    @rule(seconds=st.one_of(st.none(), st.integers(1, 120)))
+    def operator_forces_open(self, seconds: int | None) -> None:
+        until = None if seconds is None else self.now + seconds
+        self.circuit = Circuit(forced=model.FORCED_OPEN, expiry=until, version=self.circuit.version, exists=True)
+        self.reference = _reset(self.reference, forced="open", forced_until=until, open_until=until)
+
+    @rule()
+    def operator_forces_closed(self) -> None:
+        self.circuit = Circuit(forced=model.FORCED_CLOSED, exists=True)
+        self.reference = _reset(self.reference, forced="closed")
+
+    @rule()
+    def operator_closes(self) -> None:
+        self.circuit = Circuit()
+        self.reference = _reset(self.reference)
+
+    @invariant()
+    def both_agree_on_what_a_caller_sees(self) -> None:
+        assert self.circuit.phase(self.now).value == self.reference.sees(self.now)
+
+    @invariant()
+    def the_item_stays_small(self) -> None:
+        assert len(self.circuit.failures) < max(self.policy.failure_threshold, 1)
+        assert len(self.circuit.active_probes(self.now)) <= self.policy.half_open_probes
+
+
+def _reset(reference: ReferenceModel, **state: object) -> ReferenceModel:
+    fresh = ReferenceModel(
+        threshold=reference.threshold,
+        window=reference.window,
+        open_seconds=reference.open_seconds,
+        growth=reference.growth,
+        max_open=reference.max_open,
+        probes_allowed=reference.probes_allowed,
+        lease=reference.lease,
+    )
+    for name, value in state.items():
+        setattr(fresh, name, value)
+    return fresh
+
+
+BreakerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+TestBreakerAgainstReferenceModel = BreakerMachine.TestCase
+
+
+def test_phase_names_match_the_views_the_cli_shows() -> None:
+    assert {p.value for p in Phase} == {s.value for s in model.CircuitState}
