@@ -7,6 +7,9 @@ circuits before each test with ``reset_circuits``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from circuit_breaker.local.server import LocalBreaker
@@ -51,3 +54,31 @@ def item(local: LocalBreaker, service: str = DEMO_SERVICE) -> dict[str, Any] | N
     table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(local.stack.outputs["TableName"])
     found: dict[str, Any] | None = table.get_item(Key={"ServiceName": service}, ConsistentRead=True).get("Item")
     return found
+
+
+@contextmanager
+def quiet_functions() -> Iterator[None]:
+    """Keep the in-process Lambdas' log and metric lines (CloudWatch's, on AWS) out of stdout.
+
+    In-process, the handlers print to this process's stdout from the emulator's threads, at any
+    moment, which would land in whatever a test is reading (a CLI command's output). Their
+    Powertools logger is created here first, outside any captured stream, then silenced; their
+    metrics' EMF lines are printed by Powertools with ``print``, which is silenced in its modules.
+    """
+    import aws_lambda_powertools.metrics.base as metrics_base
+    import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch as metrics_emf
+
+    import handlers.observability
+
+    function_logger = logging.getLogger(handlers.observability.logger.name)
+    was_disabled = function_logger.disabled
+    function_logger.disabled = True
+    modules: list[Any] = [metrics_base, metrics_emf]
+    for module in modules:
+        module.print = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        function_logger.disabled = was_disabled
+        for module in modules:
+            del module.print

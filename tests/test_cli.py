@@ -1,0 +1,451 @@
+"""The ``breaker`` CLI against the emulator: every command, its output and its exit code."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import types
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from circuit_breaker.cli import (
+    EXIT_CIRCUIT_OPEN,
+    EXIT_ERROR,
+    EXIT_SERVICE_FAILED,
+    EXIT_USAGE,
+    app,
+    format_duration,
+    parse_duration,
+)
+from circuit_breaker.local.assembly import Assembly
+from circuit_breaker.local.server import EmulatorState, LocalBreaker
+from tests.local_fixtures import NO_AWS_ENV, item, quiet_functions, reset_circuits, service_calls
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("breaker-state")
+
+
+@pytest.fixture(scope="module")
+def local(fast_assembly: Assembly, state_dir: Path) -> Iterator[LocalBreaker]:
+    """The emulator, recorded in a state file as `breaker local up` records it."""
+    with quiet_functions(), LocalBreaker(assembly=fast_assembly, state_file=state_dir / "local.json") as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _closed(local: LocalBreaker) -> None:
+    reset_circuits(local)
+
+
+def breaker(*args: str, state_dir: Path, env: dict[str, str | None] | None = None, stdin: str | None = None) -> Result:
+    """Run ``breaker ARGS`` with the emulator's state directory."""
+    settings = {"BREAKER_STATE_DIR": str(state_dir), "COLUMNS": "200", **(env or {})}
+    return runner.invoke(app, list(args), env=settings, input=stdin)
+
+
+@pytest.fixture
+def cli(state_dir: Path) -> Any:
+    """``breaker --local ...``-style calls: the command's args, with ``--local`` added."""
+
+    def run(*args: str, stdin: str | None = None) -> Result:
+        return breaker(*args, "--local", state_dir=state_dir, stdin=stdin)
+
+    return run
+
+
+def status_json(cli: Any) -> dict[str, Any]:
+    result = cli("status", "payment", "--json")
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+# --------------------------------------------------------------------------- invoke
+
+
+def test_invoke_prints_the_service_response(cli: Any) -> None:
+    result = cli("invoke", "payment", "--payload", '{"mode": "ok", "amount": 5}')
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"status": "paid", "service": "payment", "echo": {"mode": "ok", "amount": 5}}
+
+
+def test_invoke_reads_the_payload_from_a_file_or_stdin(cli: Any, tmp_path: Path) -> None:
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"order": 1}')
+
+    from_file = cli("invoke", "payment", "--payload-file", str(payload))
+    from_stdin = cli("invoke", "payment", "-f", "-", stdin='{"order": 2}')
+
+    assert json.loads(from_file.stdout)["echo"] == {"order": 1}
+    assert json.loads(from_stdin.stdout)["echo"] == {"order": 2}
+
+
+def test_invoke_of_a_failing_service_exits_4_with_error_and_cause(cli: Any, local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    result = cli("invoke", "payment", "-p", '{"mode": "fail", "message": "card declined"}')
+
+    assert result.exit_code == EXIT_SERVICE_FAILED
+    assert result.stdout == ""
+    assert result.stderr == "error: PaymentFailed\ncause: card declined\n"
+    assert service_calls(local) == calls + 3
+
+
+def test_invoke_on_an_open_circuit_exits_3_and_does_not_call_the_service(cli: Any, local: LocalBreaker) -> None:
+    cli("invoke", "payment", "-p", '{"mode": "fail"}')
+    local.runtime.settle()
+    calls = service_calls(local)
+
+    result = cli("invoke", "payment")
+
+    assert result.exit_code == EXIT_CIRCUIT_OPEN
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: CircuitOpen"
+    assert lines[1].startswith("cause: Circuit open for service payment until ")
+    assert service_calls(local) == calls
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--payload", "{not json"], "error: --payload is not valid JSON: "),
+        (["--payload", "{}", "--payload-file", "x.json"], "error: give --payload or --payload-file, not both"),
+        (["--payload-file", "/nonexistent/payload.json"], "error: cannot read /nonexistent/payload.json"),
+    ],
+)
+def test_invoke_with_a_bad_payload_exits_2_with_one_line(
+    cli: Any, local: LocalBreaker, args: list[str], message: str
+) -> None:
+    executions = local.sync_executions
+
+    result = cli("invoke", "payment", *args)
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert local.sync_executions == executions
+
+
+def test_invoke_with_a_payload_that_is_not_an_object_exits_2(cli: Any) -> None:
+    result = cli("invoke", "payment", "-p", "[1, 2]")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.startswith('error: InvalidInput: "Payload" must be a JSON object')
+
+
+def test_invoke_of_an_unknown_service_exits_2_and_names_the_registered_ones(cli: Any) -> None:
+    result = cli("invoke", "refunds")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr == (
+        "error: UnknownService: No service named refunds is registered with this circuit breaker. "
+        "Registered services: payment.\n"
+    )
+
+
+# --------------------------------------------------------------------------- status and list
+
+
+def test_list_shows_every_registered_circuit(cli: Any) -> None:
+    table = cli("list")
+    as_json = cli("list", "--json")
+
+    assert table.exit_code == 0, table.output
+    assert "payment" in table.stdout and "closed" in table.stdout
+    assert json.loads(as_json.stdout) == [
+        {
+            "service": "payment",
+            "state": "closed",
+            "openUntil": None,
+            "lastError": None,
+            "lastCause": None,
+            "lastFailureAt": None,
+            "problem": None,
+        }
+    ]
+
+
+def test_status_shows_an_open_circuit_with_its_last_failure(cli: Any, local: LocalBreaker) -> None:
+    cli("invoke", "payment", "-p", '{"mode": "fail", "message": "card declined"}')
+    local.runtime.settle()
+    expiry = int(item(local)["ExpiryTimeStamp"])  # type: ignore[index]
+
+    table = cli("status")
+    one = status_json(cli)
+
+    assert table.exit_code == 0, table.output
+    for text in ("payment", "open", "PaymentFailed", "card declined"):
+        assert text in table.stdout
+    assert one["state"] == "open"
+    assert one["openUntil"] == datetime.fromtimestamp(expiry, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert one["lastError"] == "PaymentFailed"
+    assert json.loads(one["lastCause"])["errorMessage"] == "card declined"
+    assert json.loads(cli("status", "--json").stdout) == [one]
+
+
+def test_status_of_an_unknown_service_exits_2(cli: Any) -> None:
+    result = cli("status", "refunds")
+
+    assert result.exit_code == EXIT_USAGE
+    assert "No service named refunds" in result.stderr
+
+
+# --------------------------------------------------------------------------- open and close
+
+
+def test_open_for_a_duration(cli: Any, local: LocalBreaker) -> None:
+    before = time.time()
+
+    result = cli("open", "payment", "--for", "10m", "--reason", "maintenance")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("payment: closed -> forced open until ")
+    assert "(in 10m" in result.stdout or "(in 9m" in result.stdout
+    assert result.stdout.rstrip().endswith("Calls fail fast with CircuitOpen until then.")
+    stored = item(local)
+    assert stored is not None and stored["Forced"] == "OPEN" and stored["Reason"] == "maintenance"
+    assert math.ceil(before) + 600 <= int(stored["ExpiryTimeStamp"]) <= math.ceil(time.time()) + 600
+    assert cli("invoke", "payment").exit_code == EXIT_CIRCUIT_OPEN
+
+
+def test_open_until_a_time(cli: Any) -> None:
+    until = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+
+    result = cli("open", "payment", "--until", until.strftime("%Y-%m-%dT%H:%M:%S"))  # no zone: UTC
+
+    assert result.exit_code == 0, result.output
+    assert status_json(cli)["openUntil"] == until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert status_json(cli)["state"] == "forced open"
+
+
+def test_open_indefinitely_then_calls_fail_fast_until_further_notice(cli: Any, local: LocalBreaker) -> None:
+    result = cli("open", "payment", "--indefinitely")
+    calls = service_calls(local)
+    invoked = cli("invoke", "payment")
+
+    assert result.stdout == (
+        "payment: closed -> forced open until further notice. "
+        "Calls fail fast with CircuitOpen until `breaker close payment`.\n"
+    )
+    assert status_json(cli)["state"] == "forced open"
+    assert status_json(cli)["openUntil"] is None
+    assert invoked.exit_code == EXIT_CIRCUIT_OPEN
+    assert "until further notice" in invoked.stderr
+    assert service_calls(local) == calls
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "say how long the circuit stays open with exactly one of"),
+        (["--for", "1m", "--indefinitely"], "(given: --for, --indefinitely)"),
+        (["--for", "soon"], "is not a duration like 30s"),
+        (["--until", "tomorrow"], "is not an ISO-8601 time"),
+        (["--until", "2001-01-01T00:00:00Z"], "error: InvalidInput: until is in the past"),
+    ],
+)
+def test_open_without_a_usable_duration_exits_2(cli: Any, local: LocalBreaker, args: list[str], message: str) -> None:
+    result = cli("open", "payment", *args)
+
+    assert result.exit_code == EXIT_USAGE
+    assert message in result.stderr
+    assert item(local) is None
+
+
+def test_open_of_an_unknown_service_exits_2(cli: Any, local: LocalBreaker) -> None:
+    result = cli("open", "refunds", "--for", "1m")
+
+    assert result.exit_code == EXIT_USAGE
+    assert "No service named refunds" in result.stderr
+    assert item(local, "refunds") is None
+
+
+def test_close_closes_an_open_circuit_and_says_so(cli: Any, local: LocalBreaker) -> None:
+    cli("invoke", "payment", "-p", '{"mode": "fail"}')
+    local.runtime.settle()
+
+    closed = cli("close", "payment")
+    again = cli("close", "payment")
+
+    assert closed.exit_code == 0, closed.output
+    assert closed.stdout.startswith("payment: open until ")
+    assert closed.stdout.rstrip().endswith("-> closed. Calls go through again.")
+    assert again.stdout == "payment: already closed; nothing changed.\n"
+    assert item(local) is None
+    assert cli("invoke", "payment").exit_code == 0
+
+
+def test_close_force_keeps_calling_a_failing_service(cli: Any, local: LocalBreaker) -> None:
+    forced = cli("close", "payment", "--force", "--reason", "false alarms")
+    calls = service_calls(local)
+    failures = [cli("invoke", "payment", "-p", '{"mode": "fail"}').exit_code for _ in range(2)]
+    local.runtime.settle()
+
+    assert forced.stdout == (
+        "payment: closed -> forced closed. Every call goes through and failures never open the circuit, "
+        "until `breaker close payment`.\n"
+    )
+    assert failures == [EXIT_SERVICE_FAILED, EXIT_SERVICE_FAILED]
+    assert service_calls(local) == calls + 6
+    assert status_json(cli)["state"] == "forced closed"
+    assert cli("close", "payment").stdout == "payment: forced closed -> closed. Calls go through again.\n"
+
+
+# --------------------------------------------------------------------------- finding the breaker
+
+
+def test_without_credentials_the_cli_uses_the_running_emulator(state_dir: Path) -> None:
+    invoked = breaker("invoke", "payment", "-p", '{"n": 1}', state_dir=state_dir, env=NO_AWS_ENV)
+    listed = breaker("list", "--json", state_dir=state_dir, env=NO_AWS_ENV)
+
+    assert invoked.exit_code == 0, invoked.output
+    assert json.loads(invoked.stdout)["echo"] == {"n": 1}
+    assert [c["service"] for c in json.loads(listed.stdout)] == ["payment"]
+
+
+def test_aws_endpoint_url_is_honoured(local: LocalBreaker, tmp_path: Path) -> None:
+    env = {**NO_AWS_ENV, "AWS_ENDPOINT_URL": local.endpoint_url}
+
+    result = breaker("invoke", "payment", state_dir=tmp_path, env=env)  # no state file there
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "paid"
+
+
+def test_a_stack_that_is_not_deployed_exits_1(cli: Any, local: LocalBreaker) -> None:
+    result = cli("list", "--stack-name", "Elsewhere")
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == (
+        f"error: Stack Elsewhere is not deployed at {local.endpoint_url}: deploy it with `cdk deploy`.\n"
+    )
+
+
+def test_no_credentials_and_no_emulator_exits_1_with_what_to_do(tmp_path: Path) -> None:
+    result = breaker("list", state_dir=tmp_path, env=NO_AWS_ENV)
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == (
+        "error: No AWS credentials found and the local emulator is not running: start it with "
+        "`breaker local up`, or configure AWS credentials (aws configure, AWS_PROFILE, ...).\n"
+    )
+
+
+def test_an_emulator_that_is_gone_exits_1(tmp_path: Path) -> None:
+    EmulatorState(pid=1, endpoint_url="http://127.0.0.1:9", region="us-east-1", stack_name="x", started_at=0).write(
+        tmp_path / "local.json"
+    )
+
+    result = breaker("status", state_dir=tmp_path, env=NO_AWS_ENV)
+    local_flag = breaker("status", "--local", state_dir=tmp_path)
+
+    for outcome in (result, local_flag):
+        assert outcome.exit_code == EXIT_ERROR
+        assert "(pid 1, http://127.0.0.1:9) is not running: start it again with `breaker local up`." in outcome.stderr
+        assert "Traceback" not in outcome.output
+
+
+def test_local_flag_without_an_emulator_exits_1(tmp_path: Path) -> None:
+    result = breaker("list", "--local", state_dir=tmp_path)
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == "error: The local emulator is not running: start it with `breaker local up`.\n"
+
+
+# --------------------------------------------------------------------------- breaker local up / down
+
+
+def test_local_up_runs_the_emulator_in_the_background_until_local_down(fast_assembly: Assembly, tmp_path: Path) -> None:
+    def run(*args: str) -> Result:
+        return breaker(*args, state_dir=tmp_path, env=NO_AWS_ENV)
+
+    up = run("local", "up", "--assembly", str(fast_assembly.directory), "--timeout", "120")
+    try:
+        state = EmulatorState.read(tmp_path / "local.json")
+        assert up.exit_code == 0, up.output
+        assert state is not None and state.is_alive()
+        assert up.stdout.startswith(f"Local emulator running at {state.endpoint_url} (pid {state.pid}).")
+        assert f"export AWS_ENDPOINT_URL={state.endpoint_url}" in up.stdout
+
+        again = run("local", "up")
+        failed = run("invoke", "payment", "-p", '{"mode": "fail"}')
+        status = run("status", "payment", "--json")
+
+        assert again.stdout == f"Local emulator already running at {state.endpoint_url} (pid {state.pid}).\n"
+        assert failed.exit_code == EXIT_SERVICE_FAILED
+        assert json.loads(status.stdout)["state"] == "open"
+    finally:
+        down = run("local", "down")
+
+    assert down.stdout == f"Local emulator at {state.endpoint_url} (pid {state.pid}) stopped.\n"
+    assert not state.is_alive()
+    assert not (tmp_path / "local.json").exists()
+    assert run("local", "down").stdout == "No local emulator is running.\n"
+    assert run("list").exit_code == EXIT_ERROR
+
+
+def test_local_up_refuses_a_malformed_setting(tmp_path: Path) -> None:
+    result = breaker("local", "up", "--setting", "openDurationSeconds", state_dir=tmp_path)
+
+    assert result.exit_code == EXIT_USAGE
+    assert "--setting takes NAME=VALUE" in result.stderr
+    assert not (tmp_path / "local.json").exists()
+
+
+# --------------------------------------------------------------------------- breaker demo
+
+
+def test_demo_hands_its_options_to_run_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    received: list[dict[str, Any]] = []
+    fake = types.ModuleType("circuit_breaker.demo")
+    fake.run_demo = lambda **options: received.append(options)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+
+    default = breaker("demo", state_dir=tmp_path)
+    chosen = breaker(
+        "demo", "--outage", "fail", "--callers", "3", "--no-chart", "--local", "--out-dir", "out", state_dir=tmp_path
+    )
+
+    assert default.exit_code == chosen.exit_code == 0
+    assert received == [{}, {"outage": "fail", "callers": 3, "chart": False, "where": "local", "out_dir": Path("out")}]
+
+
+def test_demo_without_its_module_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", None)
+
+    result = breaker("demo", state_dir=tmp_path)
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == (
+        "error: `breaker demo` is not part of this installation (circuit_breaker/demo.py is missing).\n"
+    )
+
+
+# --------------------------------------------------------------------------- durations
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("45", 45)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0s", "soon", "5x", "-5m"])
+def test_durations_that_mean_nothing(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
