@@ -1,0 +1,122 @@
+"""The FastAPI example: each outcome of the breaker becomes the HTTP response a client can act on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from circuit_breaker.local.assembly import Assembly
+from circuit_breaker.local.server import LocalBreaker
+from examples.fastapi_app import create_app
+from tests.local_fixtures import item, quiet_functions, reset_circuits, service_calls
+
+OPEN_SECONDS = 30  # the fast assembly's openDurationSeconds
+
+
+@pytest.fixture(scope="module")
+def local(fast_assembly: Assembly) -> Iterator[LocalBreaker]:
+    with quiet_functions(), LocalBreaker(assembly=fast_assembly) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _closed(local: LocalBreaker) -> None:
+    reset_circuits(local)
+
+
+@pytest.fixture
+def http(local: LocalBreaker) -> Iterator[TestClient]:
+    with TestClient(create_app(local.async_client)) as client:
+        yield client
+
+
+def test_a_payment_goes_through(http: TestClient) -> None:
+    response = http.post("/payments", json={"amount": 12.5})
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "paid",
+        "service": "payment",
+        "echo": {"amount": 12.5, "currency": "EUR", "mode": "ok"},
+    }
+
+
+def test_a_failing_service_is_502_then_the_open_circuit_is_503_with_retry_after(
+    http: TestClient, local: LocalBreaker
+) -> None:
+    failed = http.post("/payments", json={"amount": 1, "mode": "fail"})
+    local.runtime.settle()
+    calls = service_calls(local)
+    fast_failed = http.post("/payments", json={"amount": 1})
+
+    assert failed.status_code == 502
+    assert failed.json() == {"error": "PaymentFailed", "detail": "the payment provider is down"}
+    assert fast_failed.status_code == 503
+    assert fast_failed.json()["error"] == "CircuitOpen"
+    # Seconds until the recorded expiry (whole seconds, so at most one more than the open duration).
+    expiry = int(item(local)["ExpiryTimeStamp"])  # type: ignore[index]
+    retry_after = int(fast_failed.headers["Retry-After"])
+    assert expiry - time.time() <= retry_after <= OPEN_SECONDS + 1
+    assert service_calls(local) == calls
+
+
+def test_a_circuit_held_open_is_503_without_retry_after(http: TestClient, local: LocalBreaker) -> None:
+    local.client().open("payment")
+
+    response = http.post("/payments", json={"amount": 1})
+
+    assert response.status_code == 503
+    assert "Retry-After" not in response.headers
+    assert "until further notice" in response.json()["detail"]
+
+
+@pytest.mark.slow
+def test_a_service_timeout_is_504(http: TestClient) -> None:
+    response = http.post("/payments", json={"amount": 1, "mode": "slow", "delayMs": 1500})
+
+    assert response.status_code == 504
+    assert response.json()["error"] in ("ServiceTimeout", "States.Timeout")
+
+
+def test_an_unknown_service_is_404(http: TestClient, local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    response = http.post("/services/refunds", json={"amount": 1})
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "UnknownService"
+    assert service_calls(local) == calls
+
+
+def test_a_payload_that_is_not_an_object_is_400(http: TestClient) -> None:
+    response = http.post("/services/payment", json=[1, 2])
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "InvalidInput"
+
+
+def test_a_bad_payment_request_is_refused_by_the_app(http: TestClient, local: LocalBreaker) -> None:
+    executions = local.sync_executions
+
+    response = http.post("/payments", json={"amount": -5})
+
+    assert response.status_code == 422
+    assert local.sync_executions == executions
+
+
+def test_an_unreachable_breaker_is_500(local: LocalBreaker) -> None:
+    def unreachable() -> object:
+        from circuit_breaker.client import AsyncBreakerClient
+
+        return AsyncBreakerClient(
+            session=local.session, endpoint_url="http://127.0.0.1:9", state_machine_arn="arn:x", table_name="t"
+        )
+
+    with TestClient(create_app(unreachable)) as http:  # type: ignore[arg-type]
+        response = http.post("/payments", json={"amount": 1})
+
+    assert response.status_code == 500
+    assert response.json()["error"] == "ConfigurationError"
