@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,14 +35,41 @@ FAST_CONTEXT = {
 }
 
 
-@pytest.fixture(scope="session")
-def _assemblies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Assembly]:
-    root: Path = tmp_path_factory.mktemp("cdk")
-    started = {
-        "default": start_synth(root / "default"),
-        "fast": start_synth(root / "fast", FAST_CONTEXT),
+#: The semantics tests' settings for ``payment``: a threshold of two failed executions, open
+#: periods that double on each failed probe, fail fast when the table cannot be read, a 5 s
+#: timeout (long enough for a test to hold a probe call open) and two attempts.
+TUNED_CONTEXT = {
+    "circuit-breaker": {
+        **FAST_CONTEXT["circuit-breaker"],
+        "services": {
+            "payment": {
+                "failureThreshold": 2,
+                "openDurationGrowth": 2.0,
+                "storeFaultPolicy": "fail_fast",
+                "serviceTimeoutSeconds": 5,
+                "maxAttempts": 2,
+            }
+        },
     }
-    return {name: finish_synth(process, root / name) for name, process in started.items()}
+}
+CONTEXTS = {"default": None, "fast": FAST_CONTEXT, "tuned": TUNED_CONTEXT}
+
+
+@pytest.fixture(scope="session")
+def _assemblies(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Assembly]:
+    """Synthesized once per test run: with pytest-xdist, the first worker synthesizes (the three
+    in parallel) and the others wait for it and reuse the assemblies."""
+    base = tmp_path_factory.getbasetemp()
+    root: Path = (base.parent if worker_id != "master" else base) / "cdk-assemblies"
+    root.mkdir(exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".done").exists():
+            started = {name: start_synth(root / name, context) for name, context in CONTEXTS.items()}
+            for name, process in started.items():
+                finish_synth(process, root / name)
+            (root / ".done").touch()
+    return {name: Assembly(root / name, "CircuitBreaker") for name in CONTEXTS}
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +80,11 @@ def default_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
 @pytest.fixture(scope="session")
 def fast_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
     return _assemblies["fast"]
+
+
+@pytest.fixture(scope="session")
+def tuned_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
+    return _assemblies["tuned"]
 
 
 @pytest.fixture

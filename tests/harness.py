@@ -32,10 +32,12 @@ class ScriptedService:
     """A downstream service that follows a script: one step per call, then ``then`` forever.
 
     Steps: ``"ok"`` answers ``{"ok": True, "call": n, "echo": payload}``; ``"fail"`` raises
-    ``ServiceError``; ``"hang"`` blocks past any timeout (until the test ends).
+    ``ServiceError``; ``"hang"`` blocks past any timeout (until the test ends); ``"hold"`` waits
+    until the test calls ``proceed()``, then answers; a callable runs (something else happens
+    while the service is being called) and then the call fails.
     """
 
-    def __init__(self, *steps: str, then: str = "ok", gate: int = 0) -> None:
+    def __init__(self, *steps: Any, then: str = "ok", gate: int = 0) -> None:
         """``gate=N``: the first N calls wait for each other before answering, so that N
         concurrent executions are all inside the service at the same moment."""
         self.steps = list(steps)
@@ -44,6 +46,7 @@ class ScriptedService:
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._gate = threading.Barrier(gate) if gate else None
+        self._proceed = threading.Event()
 
     def __call__(self, event: Any, context: Any) -> Any:
         with self._lock:
@@ -55,11 +58,20 @@ class ScriptedService:
         if step == "hang":
             self._release.wait(timeout=30)
             return {"late": True}
+        if step == "hold":
+            self._proceed.wait(timeout=30)
+            return {"ok": True, "call": n, "echo": event}
+        if callable(step):
+            step()
+            raise ServiceError(f"scripted failure on call {n}")
         if step == "fail":
             raise ServiceError(f"scripted failure on call {n}")
         return {"ok": True, "call": n, "echo": event}
 
-    def behave(self, *steps: str, then: str) -> None:
+    def proceed(self) -> None:
+        self._proceed.set()
+
+    def behave(self, *steps: Any, then: str) -> None:
         with self._lock:
             self.steps, self.then = list(steps), then
 
@@ -70,6 +82,7 @@ class ScriptedService:
 
     def release(self) -> None:
         self._release.set()
+        self._proceed.set()
 
 
 @dataclass

@@ -143,7 +143,7 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
         reopened = replace(circuit, expiry=at + duration, forced=None, failures=(), opens=circuit.opens + 1, probes={})
         return reopened, FailureOutcome.REOPENED
     window_start = now - policy.failure_window_seconds
-    recent = tuple(f for f in circuit.failures if f > window_start) + (at,)
+    recent = (*(f for f in circuit.failures if f > window_start), at)
     if len(recent) >= policy.failure_threshold:
         opened = replace(circuit, expiry=at + policy.open_duration(0), failures=(), opens=1, probes={})
         return opened, FailureOutcome.OPENED
