@@ -134,7 +134,12 @@ def test_placeholders_and_substitutions_match_both_ways(default_assembly: Assemb
     _, machine = _one(default_assembly, "AWS::StepFunctions::StateMachine")
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", machine["Properties"]["DefinitionString"]))
     assert placeholders == set(machine["Properties"]["DefinitionSubstitutions"])
-    assert {"CircuitTableName", "RecordFailureFunctionArn", "ClaimProbeFunctionArn", "ServiceFunctionArn0"} <= placeholders
+    assert {
+        "CircuitTableName",
+        "RecordFailureFunctionArn",
+        "ClaimProbeFunctionArn",
+        "ServiceFunctionArn0",
+    } <= placeholders
 
 
 def test_no_arn_or_table_name_is_written_into_the_definition_file() -> None:

@@ -29,7 +29,11 @@ POLICY = Policy(open_duration_seconds=30, failure_threshold=3, failure_window_se
 class TestThreshold:
     def test_opens_when_the_threshold_is_reached_within_the_window(self) -> None:
         circuit = Circuit()
-        for offset, expected in [(0, FailureOutcome.COUNTED), (10, FailureOutcome.COUNTED), (20, FailureOutcome.OPENED)]:
+        for offset, expected in [
+            (0, FailureOutcome.COUNTED),
+            (10, FailureOutcome.COUNTED),
+            (20, FailureOutcome.OPENED),
+        ]:
             after, outcome = on_failure(circuit, NOW + offset, POLICY)
             assert outcome is expected
             assert after is not None
@@ -203,19 +207,23 @@ class BreakerMachine(RuleBasedStateMachine):
         self.now = NOW
         self.circuit = Circuit()
         self.policy = POLICY
-        self.reference = ReferenceModel(threshold=3, window=60, open_seconds=30, growth=1.0, max_open=600, probes_allowed=1, lease=20)
+        self.reference = ReferenceModel(
+            threshold=3, window=60, open_seconds=30, growth=1.0, max_open=600, probes_allowed=1, lease=20
+        )
         self.executions = 0
 
-    @initialize(policy=st.builds(
-        Policy,
-        open_duration_seconds=st.integers(1, 60),
-        failure_threshold=st.integers(1, 3),
-        failure_window_seconds=st.integers(1, 90),
-        half_open_probes=st.integers(1, 3),
-        probe_lease_seconds=st.integers(1, 40),
-        open_duration_growth=st.sampled_from([1.0, 1.5, 2.0]),
-        max_open_duration_seconds=st.integers(60, 200),
-    ))
+    @initialize(
+        policy=st.builds(
+            Policy,
+            open_duration_seconds=st.integers(1, 60),
+            failure_threshold=st.integers(1, 3),
+            failure_window_seconds=st.integers(1, 90),
+            half_open_probes=st.integers(1, 3),
+            probe_lease_seconds=st.integers(1, 40),
+            open_duration_growth=st.sampled_from([1.0, 1.5, 2.0]),
+            max_open_duration_seconds=st.integers(60, 200),
+        )
+    )
     def choose_policy(self, policy: Policy) -> None:
         self.policy = policy
         self.reference = ReferenceModel(
