@@ -1,0 +1,389 @@
+"""``breaker demo``: a short run of the outage story on the in-process emulator, checked against
+the emulator's own records; and the demo's pure parts (script, numbers, table, chart).
+
+The run is short (seconds per phase, six callers) and uses the demo's own local settings, so it
+shows the same story as ``breaker demo``: the circuit opens during the outage, callers fail
+fast, the service is spared, and the circuit closes after recovery. Nothing here asserts how long
+anything took; only the order of events and the counts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from circuit_breaker.demo import (
+    LOCAL_DEMO_CONTEXT,
+    CallRecord,
+    CircuitChange,
+    CircuitPhase,
+    DemoError,
+    DemoRecording,
+    DemoSummary,
+    Outcome,
+    Phase,
+    Scenario,
+    ServiceCall,
+    ServiceCallCount,
+    ServiceSettings,
+    call_tag,
+    deployed_target,
+    open_periods,
+    recovery_to_close,
+    run_demo,
+    summarize,
+    summary_table,
+)
+from circuit_breaker.demo_chart import write_chart
+from circuit_breaker.local.server import LocalBreaker
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class ShortRun:
+    summary: DemoSummary
+    invocations: list[Any]
+    """The payment function's invocations during the run, as the emulator recorded them."""
+    output: str
+    max_attempts: int
+
+
+@pytest.fixture(scope="module")
+def local() -> Any:
+    with LocalBreaker(context_overrides=LOCAL_DEMO_CONTEXT) as breaker:
+        yield breaker
+
+
+def _payment_invocations(local: LocalBreaker) -> list[Any]:
+    return local.runtime.calls_to(local.stack.outputs["DemoServiceFunctionName"])
+
+
+@pytest.fixture(scope="module")
+def short_run(local: LocalBreaker, tmp_path_factory: pytest.TempPathFactory) -> ShortRun:
+    before = len(_payment_invocations(local))
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    summary = run_demo(
+        local=local,
+        callers=6,
+        outage="slow",
+        healthy_seconds=2,
+        outage_seconds=6,
+        recovered_seconds=7,
+        pause_seconds=0.5,
+        out_dir=tmp_path_factory.mktemp("demo-output"),
+        console=console,
+    )
+    local.runtime.settle()
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    assert summary.settings is not None
+    return ShortRun(summary, _payment_invocations(local)[before:], output, summary.settings.max_attempts)
+
+
+# --------------------------------------------------------------------------- the story
+
+
+def test_the_demo_runs_with_its_own_local_settings(short_run: ShortRun) -> None:
+    settings = short_run.summary.settings
+    assert settings is not None
+    wanted = LOCAL_DEMO_CONTEXT["circuit-breaker"]
+    assert (settings.timeout_seconds, settings.max_attempts, settings.open_duration_seconds) == (
+        wanted["serviceTimeoutSeconds"],
+        wanted["maxAttempts"],
+        wanted["openDurationSeconds"],
+    )
+
+
+def test_the_circuit_opens_during_the_outage_and_closes_after_recovery(short_run: ShortRun) -> None:
+    summary = short_run.summary
+    assert summary.recording is not None
+    scenario = summary.recording.scenario
+    changes = summary.recording.changes
+    phases = [change.phase for change in changes]
+
+    assert phases[0] is CircuitPhase.CLOSED
+    assert CircuitPhase.OPEN in phases
+    first_open = next(change for change in changes if change.phase is CircuitPhase.OPEN)
+    assert first_open.at >= scenario.outage_start
+    assert first_open.open_until is not None
+    assert summary.times_opened >= 1
+
+    assert summary.closed_at_end
+    assert changes[-1].phase is CircuitPhase.CLOSED
+    assert changes[-1].at >= scenario.outage_end
+    assert summary.recovery_to_close_seconds is not None
+
+
+def test_callers_fail_fast_while_the_circuit_is_open(short_run: ShortRun) -> None:
+    summary = short_run.summary
+    assert summary.fast_fails_while_down > 0
+    assert summary.failures > 0  # the calls that found the circuit closed when the outage began
+    assert summary.errors == 0
+    assert summary.calls_made == summary.successes + summary.failures + summary.fast_fails + summary.errors
+    recording = summary.recording
+    assert recording is not None
+    # Healthy calls succeed; outage calls never do.
+    assert all(c.outcome is Outcome.OK for c in recording.calls if c.phase is Phase.HEALTHY)
+    assert not any(c.outcome is Outcome.OK for c in recording.calls if c.phase is Phase.OUTAGE)
+    assert all(c.timed_out for c in recording.calls if c.outcome is Outcome.FAILED)
+
+
+def test_calls_made_while_the_circuit_is_open_never_reach_the_service(short_run: ShortRun) -> None:
+    recording = short_run.summary.recording
+    assert recording is not None
+    first_open = next(change for change in recording.changes if change.phase is CircuitPhase.OPEN)
+    assert first_open.open_until is not None
+    # The open period on the demo's clock, narrowed by half a second at each end so that the
+    # watcher's polling and the whole-second expiry cannot blur it. A call reads the circuit
+    # somewhere between its start and its end, so only calls wholly inside the period count.
+    opened, closes = first_open.at + 0.5, first_open.open_until - recording.started_at - 0.5
+    while_open = [c for c in recording.calls if opened <= c.started and c.ended <= closes]
+    reached = {call_tag(i.event) for i in short_run.invocations}
+
+    assert while_open
+    assert all(c.outcome is Outcome.FAST_FAILED for c in while_open)
+    assert not any((c.caller, c.number) in reached for c in while_open)
+
+
+def test_the_service_receives_fewer_calls_while_down_than_without_a_breaker(short_run: ShortRun) -> None:
+    summary = short_run.summary
+    assert summary.service_calls_while_down is not None
+    assert summary.without_breaker_estimate is not None
+    assert summary.service_calls_while_down < summary.without_breaker_estimate
+
+
+# --------------------------------------------------------------------------- the numbers match the records
+
+
+def test_the_summary_counts_are_the_emulators_invocation_records(short_run: ShortRun) -> None:
+    summary = short_run.summary
+    down = [i for i in short_run.invocations if i.event.get("mode") != "ok"]
+    assert summary.service_calls == len(short_run.invocations)
+    assert summary.service_calls_while_down == len(down)
+    assert summary.service_calls_source == "emulator invocation records"
+
+
+def test_the_execution_histories_agree_with_the_invocation_records(short_run: ShortRun) -> None:
+    checks = short_run.summary.cross_checks
+    expected = (len(short_run.invocations), sum(1 for i in short_run.invocations if i.event.get("mode") != "ok"))
+    assert checks == {"emulator invocation records": expected, "execution histories": expected}
+    assert short_run.summary.records_agree
+
+
+def test_every_invocation_traces_back_to_a_call_and_its_outcome(short_run: ShortRun) -> None:
+    recording = short_run.summary.recording
+    assert recording is not None
+    per_call = Counter(call_tag(i.event) for i in short_run.invocations)
+    calls = {(c.caller, c.number): c for c in recording.calls}
+    assert None not in per_call
+    assert set(per_call) <= set(calls)
+    for tag, call in calls.items():
+        attempts = per_call.get(tag, 0)
+        if call.outcome is Outcome.FAILED:
+            assert attempts == short_run.max_attempts, call
+        elif call.outcome is Outcome.OK:
+            assert 1 <= attempts <= short_run.max_attempts, call
+        else:  # failed fast: at most a first attempt before a retry found the circuit open
+            assert attempts < short_run.max_attempts, call
+    after_an_attempt = sum(1 for t, c in calls.items() if c.outcome is Outcome.FAST_FAILED and per_call.get(t))
+    assert short_run.summary.fast_fails_after_an_attempt == after_an_attempt
+
+
+# --------------------------------------------------------------------------- what a person sees
+
+
+def test_the_timeline_and_the_summary_table_are_printed(short_run: ShortRun) -> None:
+    output = short_run.output
+    for phase in ("HEALTHY", "OUTAGE", "RECOVERED"):
+        assert f"{phase}:" in output
+    assert "circuit OPEN until" in output
+    assert "circuit CLOSED: a call succeeded" in output
+    assert "fast-failed" in output
+    assert "calls that reached payment while it was down" in output
+    assert "time from recovery to the circuit closing" in output
+    assert "DISAGREES" not in output
+
+
+def test_the_chart_is_a_png(short_run: ShortRun) -> None:
+    path = short_run.summary.chart_path
+    assert path is not None and path.name == "breaker-demo.png"
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    assert (width, height) == (1200, 900)
+
+
+def test_the_in_process_emulators_output_goes_to_a_log_not_the_timeline(short_run: ShortRun) -> None:
+    assert '"_aws"' not in short_run.output  # the Lambdas' metric lines
+    assert "Exception=" not in short_run.output  # moto's error log
+    path = short_run.summary.chart_path
+    assert path is not None
+    assert (path.parent / "emulator.log").exists()
+
+
+# --------------------------------------------------------------------------- against an endpoint
+
+
+def test_against_an_emulator_endpoint_the_histories_are_the_record(
+    local: LocalBreaker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The path ``breaker demo`` takes with ``AWS_ENDPOINT_URL`` set (``breaker local up``): the
+    deployed settings from the workflow, and the execution histories as the record."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", local.region)
+    local.boto3_client("dynamodb").delete_item(
+        TableName=local.stack.outputs["TableName"], Key={"ServiceName": {"S": "payment"}}
+    )
+    before = len(_payment_invocations(local))
+    target = deployed_target()
+    assert target.records is not None and target.records.local is None
+    assert target.settings is not None and target.settings.timeout_seconds == 1
+
+    summary = run_demo(
+        where="aws",
+        callers=2,
+        outage="fail",
+        healthy_seconds=1,
+        outage_seconds=1,
+        recovered_seconds=1,
+        pause_seconds=0.2,
+        out_dir=tmp_path,
+        console=Console(file=io.StringIO(), width=140),
+        chart=False,
+    )
+    local.runtime.settle()
+    invocations = _payment_invocations(local)[before:]
+    assert summary.target.startswith("stack CircuitBreaker on the emulator at http://127.0.0.1:")
+    assert summary.service_calls_source == "execution histories"
+    assert summary.service_calls == len(invocations)
+    assert summary.service_calls_while_down == sum(1 for i in invocations if i.event.get("mode") == "fail")
+    assert summary.chart_path is None
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_the_scenario_plays_three_phases_with_their_payloads() -> None:
+    scenario = Scenario(outage="fail", healthy_seconds=10, outage_seconds=30, recovered_seconds=15)
+    assert [scenario.phase_at(t) for t in (0, 9.9, 10, 39.9, 40, 55)] == [
+        Phase.HEALTHY,
+        Phase.HEALTHY,
+        Phase.OUTAGE,
+        Phase.OUTAGE,
+        Phase.RECOVERED,
+        Phase.RECOVERED,
+    ]
+    assert scenario.total_seconds == 55
+    assert scenario.payload(Phase.HEALTHY) == {"mode": "ok", "delayMs": 100}
+    assert scenario.payload(Phase.OUTAGE)["mode"] == "fail"
+    assert Scenario(outage="slow").payload(Phase.OUTAGE) == {"mode": "slow", "delayMs": 5000}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"callers": 0}, {"outage": "flaky"}, {"outage_seconds": 0}, {"healthy_seconds": -1}, {"pause_seconds": -0.1}],
+)
+def test_bad_options_are_refused_before_anything_starts(options: dict[str, Any]) -> None:
+    with pytest.raises(DemoError):
+        run_demo(where="local", **options)
+
+
+def _change(at: float, phase: CircuitPhase) -> CircuitChange:
+    return CircuitChange(at=at, phase=phase)
+
+
+def test_open_periods_and_the_time_to_close() -> None:
+    changes = [
+        _change(0, CircuitPhase.CLOSED),
+        _change(14, CircuitPhase.OPEN),
+        _change(19, CircuitPhase.HALF_OPEN),
+        _change(22, CircuitPhase.OPEN),
+        _change(27, CircuitPhase.HALF_OPEN),
+        _change(44, CircuitPhase.CLOSED),
+    ]
+    assert open_periods(changes, end=60) == [(14, 19), (22, 27)]
+    assert recovery_to_close(changes, recovered_at=40) == 4
+    assert recovery_to_close(changes[:4], recovered_at=40) is None  # still open at the end
+    assert recovery_to_close([_change(0, CircuitPhase.CLOSED)], recovered_at=40) is None  # never opened
+    assert open_periods(changes[:2], end=60) == [(14, 60)]
+
+
+def _call(number: int, phase: Phase, outcome: Outcome) -> CallRecord:
+    return CallRecord(caller=1, number=number, started=number, ended=number + 0.5, phase=phase, outcome=outcome)
+
+
+def test_summarize_counts_calls_and_service_calls_and_draws_them(tmp_path: Path) -> None:
+    scenario = Scenario(healthy_seconds=2, outage_seconds=4, recovered_seconds=2)
+    calls = [
+        _call(1, Phase.HEALTHY, Outcome.OK),
+        _call(2, Phase.OUTAGE, Outcome.FAILED),
+        _call(3, Phase.OUTAGE, Outcome.FAST_FAILED),
+        _call(4, Phase.OUTAGE, Outcome.FAST_FAILED),
+        _call(7, Phase.RECOVERED, Outcome.OK),
+    ]
+    hits = [
+        ServiceCall(at=1.1, while_down=False, call=(1, 1)),
+        ServiceCall(at=2.1, while_down=True, call=(1, 2)),
+        ServiceCall(at=3.2, while_down=True, call=(1, 2)),
+        ServiceCall(at=4.1, while_down=True, call=(1, 4)),
+        ServiceCall(at=7.1, while_down=False, call=(1, 7)),
+    ]
+    recording = DemoRecording(
+        scenario=scenario,
+        calls=calls,
+        changes=[_change(0, CircuitPhase.CLOSED), _change(3, CircuitPhase.OPEN), _change(7.2, CircuitPhase.CLOSED)],
+        service_counts=[ServiceCallCount(source="execution histories", calls=hits)],
+        duration_seconds=8,
+    )
+    settings = ServiceSettings(
+        timeout_seconds=1, max_attempts=2, retry_delays_seconds=[1], open_duration_seconds=5, function_arn="arn"
+    )
+    summary = summarize(recording, target="test", settings=settings, callers=1)
+    assert (summary.calls_made, summary.successes, summary.failures, summary.fast_fails) == (5, 2, 1, 2)
+    assert (summary.calls_while_down, summary.fast_fails_while_down) == (3, 2)
+    assert (summary.service_calls, summary.service_calls_while_down) == (5, 3)
+    assert summary.fast_fails_after_an_attempt == 1
+    assert summary.without_breaker_estimate == 6
+    assert summary.times_opened == 1
+    assert summary.recovery_to_close_seconds == pytest.approx(1.2)
+
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(summary_table(summary))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "1 on a retry, after one attempt reached payment" in text
+    assert "from the execution histories" in text
+
+    drawn = write_chart(summary, tmp_path / "charts" / "demo.png")
+    assert drawn.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_without_any_record_the_table_says_so() -> None:
+    recording = DemoRecording(
+        scenario=Scenario(),
+        calls=[_call(1, Phase.HEALTHY, Outcome.OK)],
+        changes=[_change(0, CircuitPhase.CLOSED)],
+        service_counts=[],
+        duration_seconds=1,
+    )
+    summary = summarize(recording, target="AWS", settings=None, callers=1)
+    assert summary.service_calls is None and summary.service_calls_source == "not available"
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(summary_table(summary))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "n/a" in text and "the circuit never opened" in text
+
+
+def test_call_tags_come_from_the_payload() -> None:
+    assert call_tag({"mode": "ok", "caller": 3, "call": 17}) == (3, 17)
+    assert call_tag({"mode": "ok"}) is None
+    assert call_tag(json.loads('"text"')) is None
