@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 the breaker cannot be reached (no credentials, stack not deployed,
 emulator not running, ...); 2 a bad request or bad usage (invalid JSON, unknown service, bad
-option); 3 the circuit is open (fast fail, the service was not called); 4 the service failed
-or timed out on every attempt.
+option); 3 a fast fail: the service was not called (its circuit is open, or cannot be read
+under a fail-fast policy); 4 the service failed or timed out on every attempt.
 
 Where commands go (AWS, ``AWS_ENDPOINT_URL``, or the local emulator) is decided by
 ``circuit_breaker.config.resolve_target``.
@@ -31,6 +31,7 @@ from circuit_breaker.config import resolve_target
 from circuit_breaker.errors import (
     BreakerError,
     CircuitOpenError,
+    CircuitStoreUnavailableError,
     InvalidRequestError,
     ServiceCallError,
 )
@@ -79,8 +80,9 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except CircuitOpenError as exc:
-            err.print(f"error: CircuitOpen\ncause: {exc.cause}", markup=False)
+        except (CircuitOpenError, CircuitStoreUnavailableError) as exc:
+            name = "CircuitOpen" if isinstance(exc, CircuitOpenError) else exc.error
+            err.print(f"error: {name}\ncause: {exc.cause}", markup=False)
             raise typer.Exit(EXIT_CIRCUIT_OPEN) from None
         except ServiceCallError as exc:
             err.print(f"error: {exc.error}\ncause: {exc.message or exc.cause or '(none)'}", markup=False)
@@ -194,7 +196,7 @@ def _show(views: list[CircuitView], as_json: bool, *, single: bool) -> None:
         failure = f"{view.last_error} at {failed_at}" if view.last_error and failed_at else view.last_error or ""
         table.add_row(
             view.service,
-            f"[{_STATE_STYLES[view.state]}]{view.state.value}[/]",
+            f"[{_STATE_STYLES.get(view.state, 'default')}]{view.state.value}[/]",
             _open_until(view),
             failure,
             _shorten(cause_message(view.last_cause), 100),
@@ -208,6 +210,7 @@ def _show(views: list[CircuitView], as_json: bool, *, single: bool) -> None:
 _STATE_STYLES = {
     CircuitState.CLOSED: "green",
     CircuitState.OPEN: "bold red",
+    CircuitState.HALF_OPEN: "bold yellow",
     CircuitState.FORCED_OPEN: "bold magenta",
     CircuitState.FORCED_CLOSED: "yellow",
 }
@@ -242,6 +245,8 @@ def cause_message(cause: str | None) -> str:
 def _open_until(view: CircuitView) -> str:
     if view.open_until is not None:
         moment = datetime.fromtimestamp(view.open_until, tz=UTC).isoformat()
+        if view.state is CircuitState.HALF_OPEN:
+            return f"{_short_time(moment)} (over: the next call probes the service)"
         return f"{_short_time(moment)} ({_relative(view.open_until)})"
     if view.state is CircuitState.FORCED_OPEN:
         return "further notice"

@@ -70,6 +70,7 @@ from breaker_core.store import CircuitStore, StoreError
 from circuit_breaker.errors import (
     BreakerError,
     CircuitOpenError,
+    CircuitStoreUnavailableError,
     ConfigurationError,
     InvalidRequestError,
     ServiceCallError,
@@ -83,6 +84,7 @@ __all__ = [
     "CircuitChange",
     "CircuitOpenError",
     "CircuitState",
+    "CircuitStoreUnavailableError",
     "CircuitView",
     "ConfigurationError",
     "InvalidRequestError",
@@ -184,7 +186,10 @@ class BreakerClient:
     def call(self, service: str, payload: Mapping[str, Any] | None = None) -> Any:
         """Call ``service`` through the breaker and return its response payload.
 
-        :raises CircuitOpenError: the circuit is open; the service was not called.
+        :raises CircuitOpenError: the circuit is open (or half-open with its probe in flight);
+            the service was not called.
+        :raises CircuitStoreUnavailableError: the circuit could not be read and the service's
+            store-fault policy is to fail fast; the service was not called.
         :raises ServiceCallError: the service failed (or timed out) on every attempt.
         :raises InvalidRequestError: unknown service, or a payload that is not a JSON object.
         :raises ConfigurationError: the breaker cannot be reached.
@@ -421,6 +426,9 @@ def result_from(service: str, response: Mapping[str, Any]) -> Any:
     if error == "CircuitOpen":
         text = cause or f"Circuit open for service {service}"
         raise CircuitOpenError(service, retry_after=_retry_after(text), cause=text, execution_arn=execution_arn)
+    if error == "CircuitStoreUnavailable":
+        text = cause or f"The circuit of service {service} could not be read: the service was not called."
+        raise CircuitStoreUnavailableError(service, cause=text, execution_arn=execution_arn)
     if error in _REQUEST_ERRORS:
         raise InvalidRequestError(error, cause or error, service=service)
     timed_out = status == "TIMED_OUT" or error in _TIMEOUT_ERRORS

@@ -1,7 +1,10 @@
 """What can go wrong when calling or operating the breaker, as exceptions a caller can act on.
 
 - ``CircuitOpenError``: the breaker failed fast; the service was not called. Retry after
-  ``retry_after`` (``None``: an operator holds the circuit open until further notice).
+  ``retry_after`` (``None``: an operator holds the circuit open until further notice). A
+  half-open circuit whose probe call is still in flight turns other callers away the same way.
+- ``CircuitStoreUnavailableError``: the breaker could not read the circuit and the service's
+  store-fault policy says fail fast; the service was not called.
 - ``ServiceCallError``: the service was called and failed on every attempt (``timed_out`` when
   the last attempt ran past the service's timeout).
 - ``InvalidRequestError``: the request itself is wrong (unknown service, a payload that is not a
@@ -50,6 +53,17 @@ class CircuitOpenError(BreakerError):
     def held_open(self) -> bool:
         """Whether an operator holds the circuit open without an end."""
         return self.retry_after is None
+
+
+class CircuitStoreUnavailableError(BreakerError):
+    """The circuit could not be read and the service's policy is to fail fast: it was not called."""
+
+    def __init__(self, service: str, *, cause: str, execution_arn: str | None = None) -> None:
+        super().__init__(cause)
+        self.service = service
+        self.error = "CircuitStoreUnavailable"
+        self.cause = cause
+        self.execution_arn = execution_arn
 
 
 class ServiceCallError(BreakerError):

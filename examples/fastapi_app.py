@@ -11,8 +11,9 @@ emulator::
 How the breaker's outcomes become HTTP responses:
 
 - the service answered                     -> 200 with its response
-- the circuit is open (failed fast)        -> 503, ``Retry-After`` = seconds until it closes
+- the circuit is open (failed fast)        -> 503, ``Retry-After`` = seconds until it may close
   (no ``Retry-After`` while an operator holds it open until further notice)
+- the circuit cannot be read, fail-fast policy -> 503 without ``Retry-After``
 - the service timed out on every attempt   -> 504
 - the service failed on every attempt      -> 502
 - unknown service                          -> 404;  a payload that is not a JSON object -> 400
@@ -38,6 +39,7 @@ from circuit_breaker.client import (
     AsyncBreakerClient,
     BreakerError,
     CircuitOpenError,
+    CircuitStoreUnavailableError,
     InvalidRequestError,
     ServiceCallError,
 )
@@ -83,6 +85,10 @@ def create_app(client_factory: Callable[[], AsyncBreakerClient] = AsyncBreakerCl
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after.timestamp() - time.time())))
             body["retryAfter"] = exc.retry_after.isoformat()
         return JSONResponse(status_code=503, content=body, headers=headers)
+
+    @app.exception_handler(CircuitStoreUnavailableError)
+    async def circuit_unreadable(request: Request, exc: CircuitStoreUnavailableError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"error": exc.error, "detail": exc.cause})
 
     @app.exception_handler(ServiceCallError)
     async def service_failed(request: Request, exc: ServiceCallError) -> JSONResponse:

@@ -203,6 +203,34 @@ def test_status_of_an_unknown_service_exits_2(cli: Any) -> None:
     assert "No service named refunds" in result.stderr
 
 
+def test_status_shows_a_half_open_circuit(cli: Any, local: LocalBreaker) -> None:
+    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(local.stack.outputs["TableName"])
+    table.put_item(Item={"ServiceName": "payment", "ExpiryTimeStamp": int(time.time()) - 5})
+    local.runtime.settle()
+
+    result = cli("status")
+
+    assert result.exit_code == 0, result.output
+    assert "half-open" in result.stdout
+    assert "the next call probes the service" in result.stdout
+
+
+def test_a_fast_fail_on_an_unreadable_circuit_exits_3(monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
+    from circuit_breaker import cli as cli_module
+    from circuit_breaker.client import CircuitStoreUnavailableError
+
+    class Unreadable:
+        def call(self, service: str, payload: Any) -> Any:
+            raise CircuitStoreUnavailableError(service, cause="The circuit of service payment could not be read")
+
+    monkeypatch.setattr(cli_module, "make_client", lambda stack_name, local: Unreadable())
+
+    result = cli("invoke", "payment")
+
+    assert result.exit_code == EXIT_CIRCUIT_OPEN
+    assert result.stderr == "error: CircuitStoreUnavailable\ncause: The circuit of service payment could not be read\n"
+
+
 # --------------------------------------------------------------------------- open and close
 
 

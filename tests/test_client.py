@@ -19,6 +19,7 @@ from circuit_breaker.client import (
     AsyncBreakerClient,
     BreakerClient,
     CircuitOpenError,
+    CircuitStoreUnavailableError,
     ConfigurationError,
     InvalidRequestError,
     ServiceCallError,
@@ -407,3 +408,42 @@ def test_result_from_an_open_circuit_reads_the_time_to_retry() -> None:
 
     assert caught.value.retry_after == datetime(2026, 11, 23, 8, 28, 10, tzinfo=UTC)
     assert str(caught.value) == cause
+
+
+def test_result_from_a_half_open_circuit_reads_when_its_probe_lapses() -> None:
+    cause = (
+        "Circuit half-open for service payment until 2026-11-23T08:28:15.000Z: a probe call is in flight, "
+        "so the service was not called. Retry after that time."
+    )
+
+    with pytest.raises(CircuitOpenError) as caught:
+        result_from("payment", sync_response(status="FAILED", error="CircuitOpen", cause=cause))
+
+    assert caught.value.retry_after == datetime(2026, 11, 23, 8, 28, 15, tzinfo=UTC)
+    assert caught.value.held_open is False
+
+
+def test_result_from_an_unreadable_circuit_under_a_fail_fast_policy() -> None:
+    cause = (
+        "The circuit of service payment could not be read (States.TaskFailed) and its store-fault policy is FAIL_FAST"
+    )
+
+    with pytest.raises(CircuitStoreUnavailableError) as caught:
+        result_from("payment", sync_response(status="FAILED", error="CircuitStoreUnavailable", cause=cause))
+
+    assert (caught.value.service, caught.value.error, caught.value.cause) == (
+        "payment",
+        "CircuitStoreUnavailable",
+        cause,
+    )
+
+
+def test_a_circuit_whose_open_period_is_over_reads_half_open(client: BreakerClient, local: LocalBreaker) -> None:
+    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(client.table_name)
+    expired = int(time.time()) - 5
+    table.put_item(Item={"ServiceName": "payment", "ExpiryTimeStamp": Decimal(expired)})
+    local.runtime.settle()
+
+    view = client.status(DEMO_SERVICE)
+
+    assert (view.state, view.open_until) == (CircuitState.HALF_OPEN, expired)

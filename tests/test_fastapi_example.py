@@ -120,3 +120,27 @@ def test_an_unreachable_breaker_is_500(local: LocalBreaker) -> None:
 
     assert response.status_code == 500
     assert response.json()["error"] == "ConfigurationError"
+
+
+def test_an_unreadable_circuit_under_a_fail_fast_policy_is_503_without_retry_after() -> None:
+    from circuit_breaker.client import CircuitStoreUnavailableError
+
+    class Unreadable:
+        async def call(self, service: str, payload: object) -> object:
+            raise CircuitStoreUnavailableError(service, cause="The circuit of service payment could not be read")
+
+        async def __aenter__(self) -> Unreadable:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            pass
+
+    with TestClient(create_app(Unreadable)) as http:  # type: ignore[arg-type]
+        response = http.post("/payments", json={"amount": 1})
+
+    assert response.status_code == 503
+    assert "Retry-After" not in response.headers
+    assert response.json() == {
+        "error": "CircuitStoreUnavailable",
+        "detail": "The circuit of service payment could not be read",
+    }
