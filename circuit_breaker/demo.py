@@ -49,7 +49,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from breaker_core.model import CircuitState, CircuitView
-from circuit_breaker.client import BreakerClient, BreakerError, CircuitOpenError, ServiceCallError
+from circuit_breaker.client import (
+    BreakerClient,
+    BreakerError,
+    CircuitOpenError,
+    ConfigurationError,
+    ServiceCallError,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -80,7 +86,7 @@ OUTAGE_PAYLOADS: dict[str, dict[str, Any]] = {
 OutageKind = Literal["slow", "fail"]
 
 DEFAULT_CALLERS = 8
-DEFAULT_PAUSE_SECONDS = 0.5
+DEFAULT_PAUSE_SECONDS = 1.0
 DEFAULT_HEALTHY_SECONDS = 10.0
 DEFAULT_OUT_DIR = Path("demo-output")
 CHART_NAME = "breaker-demo.png"
@@ -144,13 +150,13 @@ class Scenario:
 
     def describe(self, phase: Phase, settings: ServiceSettings | None) -> str:
         if phase is Phase.HEALTHY:
-            return "payment is healthy: it answers in about 100 ms"
+            return "payment answers in about 100 ms"
         if phase is Phase.RECOVERED:
-            return "payment has recovered: it answers in about 100 ms again"
+            return "payment answers in about 100 ms again"
         if self.outage == "fail":
-            return "payment is down: every call fails (PaymentFailed)"
-        timeout = f"the {settings.timeout_seconds} s timeout" if settings else "the breaker's timeout"
-        return f"payment is down: every call hangs for 5 s, past {timeout}"
+            return "every payment call fails (PaymentFailed)"
+        timeout = f"the {settings.timeout_seconds} s timeout" if settings else "the timeout"
+        return f"payment hangs for 5 s, past {timeout}"
 
 
 def is_outage_payload(payload: object) -> bool:
@@ -284,16 +290,14 @@ class ServiceSettings:
         return self.max_attempts * self.timeout_seconds + sum(self.retry_delays_seconds)
 
     def describe(self) -> str:
-        delays = ", ".join(f"{d} s" for d in self.retry_delays_seconds) or "none"
-        opens = (
-            "the first failed call opens"
-            if self.failure_threshold == 1
-            else f"{self.failure_threshold} failed calls open"
+        waits = ", ".join(f"{d} s" for d in self.retry_delays_seconds) or "none"
+        failures = (
+            "1 failed call opens" if self.failure_threshold == 1 else f"{self.failure_threshold} failed calls open"
         )
-        probes = "" if self.half_open_probes is None else f", then {self.half_open_probes} probe(s) let through"
+        probes = "" if self.half_open_probes is None else f", then {self.half_open_probes} probe call(s)"
         return (
-            f"timeout {self.timeout_seconds} s, {self.max_attempts} attempts (waits: {delays}); "
-            f"{opens} the circuit for {self.open_duration_seconds} s{probes}"
+            f"timeout {self.timeout_seconds} s, {self.max_attempts} attempts (waits {waits}); "
+            f"{failures} it for {self.open_duration_seconds} s{probes}"
         )
 
 
@@ -783,11 +787,11 @@ class TimelinePrinter:
         style = _CIRCUIT_STYLE[change.phase]
         if change.phase is CircuitPhase.OPEN:
             until = datetime.fromtimestamp(change.open_until, tz=UTC) if change.open_until else None
-            text = f"circuit OPEN until {_clock(until)}: callers fail fast, {self.service} is left alone"
+            text = f"circuit OPEN until {_clock(until)}: calls fail fast"
             if change.last_error:
-                text += f" (after {change.last_error})"
+                text += f" ({change.last_error})"
         elif change.phase is CircuitPhase.HALF_OPEN:
-            text = f"circuit HALF-OPEN: the open period is over, the next call probes {self.service}"
+            text = f"circuit HALF-OPEN: the next call probes {self.service}"
         elif change.phase is CircuitPhase.CLOSED:
             text = "circuit CLOSED" + ("" if first else ": a call succeeded")
         else:
@@ -806,67 +810,59 @@ def _clock(moment: datetime | None) -> str:
 
 
 def summary_table(summary: DemoSummary) -> Table:
+    """The run's numbers, for a person; every count of service calls names its record."""
     from rich.table import Table
 
-    table = Table(title=f"breaker demo: {summary.callers} callers, outage = {summary.outage}", title_justify="left")
-    table.add_column("", style="bold")
-    table.add_column("value", justify="right")
+    table = Table(title=f"breaker demo: {summary.callers} callers, outage: {summary.outage}", title_justify="left")
+    table.add_column("")
+    table.add_column("", justify="right", style="bold")
     table.add_column("", style="dim")
 
     recording = summary.recording
     by_phase = ""
     if recording is not None:
         per_phase = {p: sum(1 for c in recording.calls if c.phase is p) for p in Phase}
-        by_phase = " / ".join(f"{per_phase[p]} {p.value}" for p in Phase)
+        by_phase = ", ".join(f"{per_phase[p]} {p.value}" for p in Phase)
     table.add_row("calls made", str(summary.calls_made), by_phase)
     table.add_row("  succeeded", str(summary.successes), "")
-    table.add_row(
-        "  failed (after every attempt)",
-        str(summary.failures),
-        f"{summary.timeouts} timed out" if summary.timeouts else "",
-    )
+    table.add_row("  failed", str(summary.failures), f"{summary.timeouts} timed out" if summary.timeouts else "")
     if summary.fast_fails_after_an_attempt:
-        fast_note = f"{summary.fast_fails_after_an_attempt} on a retry, after one attempt reached payment"
+        fast_note = f"{summary.fast_fails_after_an_attempt} of them on a retry, after a first attempt"
     elif summary.fast_fails_after_an_attempt == 0:
         fast_note = "payment was not called"
     else:
         fast_note = ""
     table.add_row("  failed fast (circuit open)", str(summary.fast_fails), fast_note)
     if summary.errors:
-        table.add_row("  errors (no answer from the breaker)", str(summary.errors), "")
+        table.add_row("  errors (no answer)", str(summary.errors), "")
     table.add_row(
         "calls made while payment was down",
         str(summary.calls_while_down),
-        f"{summary.fast_fails_while_down} of them failed fast",
+        f"{summary.fast_fails_while_down} failed fast",
     )
-    down_note = f"from the {summary.service_calls_source}"
     others = list(summary.cross_checks.items())[1:]
+    source = summary.service_calls_source
     if others and summary.records_agree:
-        down_note += "; the " + " and the ".join(source for source, _ in others) + " agree"
+        source = " = ".join(summary.cross_checks)
     elif others:
-        down_note += "; DISAGREES with " + ", ".join(f"the {source}: {down}" for source, (_, down) in others)
-    table.add_row(
-        "calls that reached payment while it was down",
-        _optional(summary.service_calls_while_down),
-        down_note,
-    )
+        source += "; DISAGREES with " + ", ".join(f"{name}: {down}" for name, (_, down) in others)
+    table.add_row("calls that reached payment while it was down", _optional(summary.service_calls_while_down), source)
     estimate = summary.without_breaker_estimate
-    if estimate is not None:
+    if estimate is not None and summary.settings is not None:
         table.add_row(
             "  without a breaker (estimate)",
             str(estimate),
-            f"every call made while down x {summary.settings.max_attempts if summary.settings else '?'} attempts",
+            f"{summary.calls_while_down} calls x {summary.settings.max_attempts} attempts",
         )
     table.add_row("calls that reached payment in all", _optional(summary.service_calls), "")
     table.add_row("times the circuit opened", str(summary.times_opened), f"open {summary.open_seconds:.1f} s in all")
     if summary.recovery_to_close_seconds is not None:
-        close = f"{summary.recovery_to_close_seconds:.1f} s"
-        note = "until a call succeeded and closed it"
+        close, note = f"{summary.recovery_to_close_seconds:.1f} s", "until a call succeeded"
     else:
         close = "-"
-        note = "the circuit never opened" if summary.times_opened == 0 else "still not closed at the end"
+        note = "the circuit never opened" if summary.times_opened == 0 else "not closed by the end"
     table.add_row("time from recovery to the circuit closing", close, note)
-    table.add_row("run time", f"{summary.duration_seconds:.1f} s", summary.target)
+    table.add_row("run time", f"{summary.duration_seconds:.0f} s", summary.target)
     return table
 
 
@@ -1047,7 +1043,15 @@ def run_demo(
     if local is not None:
         return play_demo(local_target(local), options, console)
     if where == "aws" or (where == "auto" and _aws_configured()):
-        return play_demo(deployed_target(stack_name=stack_name), options, console)
+        try:
+            target = deployed_target(stack_name=stack_name)
+        except ConfigurationError as exc:
+            if where == "aws" or os.environ.get("AWS_ENDPOINT_URL"):
+                raise
+            # Credentials but no stack (or a region without one): the story still plays locally.
+            console.print(f"[yellow]{exc}[/]\nPlaying the story on a local emulator instead.")
+        else:
+            return play_demo(target, options, console)
     from circuit_breaker.local.server import LocalBreaker
 
     started = time.monotonic()

@@ -158,8 +158,8 @@ def write_chart(summary: DemoSummary, path: Path) -> Path:
             for o in Outcome
             if o is not Outcome.ERROR
         ),
-        Patch(color=REACHED_COLOUR, label="reached payment while it was up"),
-        Patch(color=OUTAGE_COLOUR, label="reached payment while it was down"),
+        Patch(color=REACHED_COLOUR, label="reached payment: a healthy call"),
+        Patch(color=OUTAGE_COLOUR, label="reached payment: a call made while it was down"),
         Patch(facecolor=OUTAGE_COLOUR, alpha=0.12, label=f"payment down ({scenario.outage})"),
         Patch(facecolor=OPEN_COLOUR, alpha=0.25, hatch="//", label="circuit open"),
     ]

@@ -270,6 +270,28 @@ def test_against_an_emulator_endpoint_the_histories_are_the_record(
     assert summary.chart_path is None
 
 
+def test_with_credentials_but_no_stack_the_demo_plays_locally(
+    local: LocalBreaker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``where="auto"`` on a machine with AWS credentials where the stack is not deployed."""
+
+    class Started(Exception):
+        pass
+
+    def local_breaker(**kwargs: Any) -> Any:
+        assert kwargs == {"context_overrides": LOCAL_DEMO_CONTEXT}
+        raise Started
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr("circuit_breaker.local.server.LocalBreaker", local_breaker)
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    with pytest.raises(Started):
+        run_demo(where="auto", stack_name="NoSuchStack", out_dir=tmp_path, console=console)
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "NoSuchStack is not deployed" in output
+    assert "Playing the story on a local emulator instead." in output
+
+
 # --------------------------------------------------------------------------- pure parts
 
 
@@ -360,8 +382,8 @@ def test_summarize_counts_calls_and_service_calls_and_draws_them(tmp_path: Path)
     console = Console(file=io.StringIO(), width=160, color_system=None)
     console.print(summary_table(summary))
     text = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "1 on a retry, after one attempt reached payment" in text
-    assert "from the execution histories" in text
+    assert "1 of them on a retry, after a first attempt" in text
+    assert "execution histories" in text
 
     drawn = write_chart(summary, tmp_path / "charts" / "demo.png")
     assert drawn.read_bytes()[:8] == PNG_SIGNATURE
