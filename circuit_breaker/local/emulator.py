@@ -452,6 +452,8 @@ class LambdaRuntime:
     def _call(self, function: Any, event: Any) -> Any:
         variables = (function.environment_vars or {}) if hasattr(function, "environment_vars") else {}
         os.environ.update({k: str(v) for k, v in variables.items()})
+        # What the Lambda runtime sets for every function (handlers' boto3 clients need the region).
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = function.region
         context = FakeContext(
             function_name=function.function_name,
             memory_limit_in_mb=int(function.memory_size or 128),
