@@ -96,8 +96,10 @@ EMULATOR_LOG = "emulator.log"
 STATUS_POLL_SECONDS = 0.2
 
 
-class DemoError(RuntimeError):
-    """The demo cannot run (bad options, no breaker to run against); one line for a person."""
+class DemoError(BreakerError):
+    """The demo cannot run as asked (bad options, no payment service); one line for a person.
+
+    A ``BreakerError``, so that the CLI reports it like the client's own errors."""
 
 
 # --------------------------------------------------------------------------- the script
