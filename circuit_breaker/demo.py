@@ -530,6 +530,8 @@ class ServiceRecords:
         logs: Any = None,
         lambda_client: Any = None,
         local: LocalBreaker | None = None,
+        log_settle_seconds: float = 60.0,
+        log_poll_seconds: float = 5.0,
     ) -> None:
         self.stepfunctions = stepfunctions
         self.state_machine_arn = state_machine_arn
@@ -538,6 +540,8 @@ class ServiceRecords:
         self.logs = logs
         self.lambda_client = lambda_client
         self.local = local
+        self.log_settle_seconds = log_settle_seconds
+        self.log_poll_seconds = log_poll_seconds
         self._invocations_before = len(local.runtime.calls_to(self.function_name)) if local else 0
 
     def collect(self, run: DemoRun, scenario: Scenario) -> list[ServiceCallCount]:
@@ -602,35 +606,42 @@ class ServiceRecords:
             events.extend(page["events"])
         return events
 
-    def _function_log(self, run: DemoRun, scenario: Scenario, settle_seconds: float = 60.0) -> ServiceCallCount:
-        """One ``START`` line per invocation in the function's log group; a line's time tells
-        whether the service was down (the payload is not in the log)."""
+    def _function_log(self, run: DemoRun, scenario: Scenario) -> ServiceCallCount:
+        """One start line per invocation in the function's log group, read until log delivery has
+        caught up (two reads a few seconds apart agree). The payload is not in the log, so a
+        line's time tells whether the service was down: a retry that starts just after recovery
+        counts as a call to the recovered service."""
         log_group = f"/aws/lambda/{self.function_name}"
         if self.lambda_client is not None:
             config = self.lambda_client.get_function_configuration(FunctionName=self.function_arn)
             log_group = config.get("LoggingConfig", {}).get("LogGroup") or log_group
-        start_ms = int(run.started_at * 1000)
-        end_ms = int((run.wall(run.clock()) + 1) * 1000)
-        deadline = time.monotonic() + settle_seconds
-        previous = -1
+        window = {"startTime": int(run.started_at * 1000), "endTime": int((run.wall(run.clock()) + 1) * 1000)}
+        deadline = time.monotonic() + self.log_settle_seconds
         times: list[float] = []
-        while time.monotonic() < deadline:
+        previous = -1
+        while True:
             times = []
-            paginator = self.logs.get_paginator("filter_log_events")
-            pages = paginator.paginate(
-                logGroupName=log_group, startTime=start_ms, endTime=end_ms, filterPattern='"START RequestId"'
-            )
-            for page in pages:
-                times.extend(event["timestamp"] / 1000 - run.started_at for event in page["events"])
-            if len(times) == previous:  # log delivery has caught up
+            for page in self.logs.get_paginator("filter_log_events").paginate(logGroupName=log_group, **window):
+                times.extend(
+                    event["timestamp"] / 1000 - run.started_at
+                    for event in page["events"]
+                    if _is_start_line(event.get("message", ""))
+                )
+            if len(times) == previous or time.monotonic() >= deadline:
                 break
             previous = len(times)
-            time.sleep(5)
-        down = (scenario.outage_start, scenario.outage_end)
+            time.sleep(self.log_poll_seconds)
         return ServiceCallCount(
             source=f"function log {log_group} (by time)",
-            calls=[ServiceCall(at=t, while_down=down[0] <= t < down[1]) for t in sorted(times)],
+            calls=[
+                ServiceCall(at=t, while_down=scenario.outage_start <= t < scenario.outage_end) for t in sorted(times)
+            ],
         )
+
+
+def _is_start_line(message: str) -> bool:
+    """Lambda's line for the start of an invocation, in the text or the JSON log format."""
+    return message.startswith("START RequestId:") or '"type":"platform.start"' in message.replace(" ", "")
 
 
 def _error_code(exc: Exception) -> str | None:

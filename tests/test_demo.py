@@ -12,12 +12,15 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from rich.console import Console
 
 from circuit_breaker.demo import (
@@ -33,6 +36,7 @@ from circuit_breaker.demo import (
     Scenario,
     ServiceCall,
     ServiceCallCount,
+    ServiceRecords,
     ServiceSettings,
     call_tag,
     deployed_target,
@@ -268,6 +272,52 @@ def test_against_an_emulator_endpoint_the_histories_are_the_record(
     assert summary.service_calls == len(invocations)
     assert summary.service_calls_while_down == sum(1 for i in invocations if i.event.get("mode") == "fail")
     assert summary.chart_path is None
+
+
+def test_on_aws_the_payment_functions_log_is_the_record(local: LocalBreaker) -> None:
+    """An Express workflow on AWS keeps no history to list: then the function's start lines count,
+    in either of Lambda's log formats, and their times say whether the service was down."""
+
+    class ExpressStepFunctions:
+        def get_paginator(self, name: str) -> Any:
+            error = {"Error": {"Code": "StateMachineTypeNotSupported", "Message": "Express"}}
+            raise ClientError(error, "ListExecutions")
+
+    logs = local.boto3_client("logs")
+    group, function = "/aws/lambda/demo-log-test", "arn:aws:lambda:us-east-1:123456789012:function:demo-log-test"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="instance")
+    started_at = time.time() - 20
+    lines = [
+        (1.0, "START RequestId: a Version: $LATEST"),
+        (1.2, "END RequestId: a"),
+        (1.2, "REPORT RequestId: a Duration: 101 ms"),
+        (3.0, "START RequestId: b Version: $LATEST"),
+        (5.5, '{"time": "...", "type": "platform.start", "record": {"requestId": "c"}}'),
+        (7.0, "START RequestId: d Version: $LATEST"),
+    ]
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="instance",
+        logEvents=[{"timestamp": int((started_at + t) * 1000), "message": m} for t, m in lines],
+    )
+    run = SimpleNamespace(started_at=started_at, wall=lambda t: started_at + t, clock=lambda: 20.0)
+    records = ServiceRecords(
+        stepfunctions=ExpressStepFunctions(),
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:express",
+        function_arn=function,
+        logs=logs,
+        log_settle_seconds=2,
+        log_poll_seconds=0.1,
+    )
+    (count,) = records.collect(run, Scenario(healthy_seconds=2, outage_seconds=4, recovered_seconds=4))  # type: ignore[arg-type]
+    assert count.source == f"function log {group} (by time)"
+    assert [(round(c.at or 0, 1), c.while_down) for c in count.calls] == [
+        (1.0, False),
+        (3.0, True),
+        (5.5, True),
+        (7.0, False),
+    ]
 
 
 def test_with_credentials_but_no_stack_the_demo_plays_locally(
