@@ -1,7 +1,7 @@
 """``breaker demo``: a short run of the outage story on the in-process emulator, checked against
 the emulator's own records; and the demo's pure parts (script, numbers, table, chart).
 
-The run is short (seconds per phase, six callers) and uses the demo's own local settings, so it
+The run is short (seconds per phase, four callers) and uses the demo's own local settings, so it
 shows the same story as ``breaker demo``: the circuit opens during the outage, callers fail
 fast, the service is spared, and the circuit closes after recovery. Nothing here asserts how long
 anything took; only the order of events and the counts.
@@ -77,12 +77,12 @@ def short_run(local: LocalBreaker, tmp_path_factory: pytest.TempPathFactory) -> 
     console = Console(file=io.StringIO(), width=140, color_system=None)
     summary = run_demo(
         local=local,
-        callers=6,
+        callers=4,
         outage="slow",
         healthy_seconds=2,
         outage_seconds=6,
         recovered_seconds=7,
-        pause_seconds=0.5,
+        pause_seconds=1.0,
         out_dir=tmp_path_factory.mktemp("demo-output"),
         console=console,
     )
