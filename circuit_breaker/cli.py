@@ -190,10 +190,10 @@ def _show(views: list[CircuitView], as_json: bool, *, single: bool) -> None:
     table = Table()
     for header in ("Service", "State", "Open until", "Last failure"):
         table.add_column(header, no_wrap=True)
-    table.add_column("Cause", overflow="fold")
+    table.add_column("Cause", overflow="fold", ratio=1)
     for view in views:
         failed_at = _short_time(view.last_failure_at)
-        failure = f"{view.last_error} at {failed_at}" if view.last_error and failed_at else view.last_error or ""
+        failure = f"{view.last_error} {failed_at}" if view.last_error and failed_at else view.last_error or ""
         table.add_row(
             view.service,
             f"[{_STATE_STYLES.get(view.state, 'default')}]{view.state.value}[/]",
@@ -246,7 +246,7 @@ def _open_until(view: CircuitView) -> str:
     if view.open_until is not None:
         moment = datetime.fromtimestamp(view.open_until, tz=UTC).isoformat()
         if view.state is CircuitState.HALF_OPEN:
-            return f"{_short_time(moment)} (over: the next call probes the service)"
+            return f"{_short_time(moment)} (over)"  # half-open: the next call probes the service
         return f"{_short_time(moment)} ({_relative(view.open_until)})"
     if view.state is CircuitState.FORCED_OPEN:
         return "further notice"
@@ -274,6 +274,8 @@ def _short_time(iso: str | None) -> str | None:
 
 def _relative(epoch: int) -> str:
     seconds = max(0, round(epoch - time.time()))
+    if seconds >= 120:  # to the minute: the seconds are noise at that distance
+        seconds = round(seconds / 60) * 60
     return f"in {format_duration(seconds)}"
 
 
