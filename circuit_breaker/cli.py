@@ -162,7 +162,7 @@ def status(
     stack_name: StackName = "CircuitBreaker",
     local: UseLocal = False,
 ) -> None:
-    """Show a circuit's state (closed, open until T, forced open, forced closed) and its last failure."""
+    """Show circuit states (closed, open until T, half-open, forced open, forced closed) and last failures."""
     client = make_client(stack_name, local)
     views = [client.status(service)] if service else client.list()
     _show(views, as_json, single=service is not None)
