@@ -40,6 +40,7 @@ import builtins
 import functools
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -99,6 +100,10 @@ TABLE_OUTPUT = "TableName"
 #: An Express execution lasts at most 5 minutes; wait a little longer for its answer.
 SYNC_READ_TIMEOUT_SECONDS = 320
 DEFAULT_MAX_WORKERS = 10
+#: What a custom endpoint (the emulator) gets when no region or credentials are configured.
+EMULATOR_REGION = "us-east-1"
+PLACEHOLDER_KEY = "local"
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 _AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 _REQUEST_ERRORS = frozenset({"InvalidInput", "UnknownService"})
 #: Task timeouts surface as States.Timeout; the workflow may name its own final timeout error.
@@ -156,6 +161,8 @@ class BreakerClient:
         self._thread = threading.local()
         self._registered: tuple[str, ...] | None = None
         self._registered_known = False
+        self._session_given = session is not None
+        self._session_ready = self._session_given
         with self._translated():
             self.session = session or boto3.Session()
 
@@ -289,7 +296,7 @@ class BreakerClient:
             config = config.merge(
                 Config(read_timeout=SYNC_READ_TIMEOUT_SECONDS, retries={"mode": "standard", "total_max_attempts": 1})
             )
-        session: Any = self.session  # boto3-stubs types client() by literal service name
+        session: Any = self._ready_session()  # boto3-stubs types client() by literal service name
         client = session.client(name, endpoint_url=self.endpoint_url, config=config)
         if name == "stepfunctions" and not _is_aws_endpoint(client.meta.endpoint_url):
             client = session.client(
@@ -302,11 +309,34 @@ class BreakerClient:
         if store is None:
             table = self.table_name
             with self._lock:  # a boto3 session is not safe to use from several threads at once
-                resource = self.session.resource(
+                resource = self._ready_session().resource(
                     "dynamodb", endpoint_url=self.endpoint_url, config=Config(max_pool_connections=self._max_pool)
                 )
             store = self._thread.store = CircuitStore(table, dynamodb_resource=resource)
         return store
+
+    def _ready_session(self) -> boto3.Session:
+        """The session, with placeholders for what an emulator does not need.
+
+        Against a custom endpoint (``endpoint_url`` or ``AWS_ENDPOINT_URL``) and with no session
+        given, missing credentials become placeholder ones and a missing region ``us-east-1``,
+        so that the emulator needs no configuration. Against AWS nothing is made up.
+        """
+        with self._lock:
+            if not self._session_ready:
+                self._session_ready = True
+                custom = self.endpoint_url or next(
+                    (os.environ[v] for v in _ENDPOINT_VARIABLES if os.environ.get(v)), None
+                )
+                if custom and not _is_aws_endpoint(custom):
+                    region = self.session.region_name or EMULATOR_REGION
+                    if self.session.get_credentials() is None:
+                        self.session = boto3.Session(
+                            aws_access_key_id=PLACEHOLDER_KEY, aws_secret_access_key=PLACEHOLDER_KEY, region_name=region
+                        )
+                    elif self.session.region_name is None:
+                        self.session = boto3.Session(region_name=region)
+            return self.session
 
     def _stack_output(self, key: str) -> str:
         with self._lock:

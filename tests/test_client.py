@@ -95,6 +95,23 @@ def test_no_credentials_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch
         client.status(DEMO_SERVICE)
 
 
+def test_against_an_emulator_endpoint_nothing_needs_configuring(
+    local: LocalBreaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {**NO_AWS_ENV, "AWS_DEFAULT_REGION": None, "AWS_REGION": None}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local.endpoint_url)
+
+    client = BreakerClient()
+
+    assert client.call(DEMO_SERVICE, {"n": 1})["echo"] == {"n": 1}
+    assert client.session.region_name == "us-east-1"
+    assert client.status(DEMO_SERVICE).state is CircuitState.CLOSED
+
+
 # --------------------------------------------------------------------------- calling
 
 
