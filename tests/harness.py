@@ -37,15 +37,17 @@ class ScriptedService:
     while the service is being called) and then the call fails.
     """
 
-    def __init__(self, *steps: Any, then: str = "ok", gate: int = 0) -> None:
-        """``gate=N``: the first N calls wait for each other before answering, so that N
-        concurrent executions are all inside the service at the same moment."""
+    def __init__(self, *steps: Any, then: str = "ok", gate: int = 0, gated_calls: int | None = None) -> None:
+        """``gate=N``: calls wait for each other in groups of N before answering, so that N
+        concurrent executions are all inside the service at the same moment; only the first
+        ``gated_calls`` calls (default N) are gated."""
         self.steps = list(steps)
         self.then = then
         self.calls: list[Any] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._gate = threading.Barrier(gate) if gate else None
+        self._gated_calls = gate if gated_calls is None else gated_calls
         self._proceed = threading.Event()
 
     def __call__(self, event: Any, context: Any) -> Any:
@@ -53,7 +55,7 @@ class ScriptedService:
             self.calls.append(event)
             n = len(self.calls)
             step = self.steps.pop(0) if self.steps else self.then
-        if self._gate is not None and n <= self._gate.parties:
+        if self._gate is not None and n <= self._gated_calls:
             self._gate.wait(timeout=30)
         if step == "hang":
             self._release.wait(timeout=30)

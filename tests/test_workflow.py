@@ -190,9 +190,10 @@ def test_concurrent_failures_never_push_the_expiry_out(
     ticks = iter(range(100))
     start = time.time()
     monkeypatch.setattr(record_failure, "clock", lambda: start + next(ticks))
-    # All ten executions are inside the service at once (within its 3 s default timeout), so all
-    # ten fail on every attempt and record their failure at about the same moment.
-    service = ScriptedService(then="fail", gate=10)
+    # All ten executions are inside the service at once on each of their three attempts (within
+    # its 3 s default timeout), so all ten fail every attempt, find the circuit closed before each
+    # retry, and record their failure at about the same moment.
+    service = ScriptedService(then="fail", gate=10, gated_calls=30)
     with deployed_breaker(default_assembly, service) as deployed:
         arns = concurrently(10, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
         results = [deployed.wait(arn) for arn in arns]
