@@ -826,7 +826,11 @@ def summary_table(summary: DemoSummary) -> Table:
     """The run's numbers, for a person; every count of service calls names its record."""
     from rich.table import Table
 
-    table = Table(title=f"breaker demo: {summary.callers} callers, outage: {summary.outage}", title_justify="left")
+    table = Table(
+        title=f"breaker demo: {summary.callers} callers, outage: {summary.outage}",
+        title_justify="left",
+        show_header=False,
+    )
     table.add_column("")
     table.add_column("", justify="right", style="bold")
     table.add_column("", style="dim")
