@@ -26,9 +26,13 @@ numbers of ``DemoSummary``; ``summary_table`` and ``circuit_breaker.demo_chart``
 
 **Why threads and the synchronous client.** A caller of the breaker is most often a request
 handler that blocks on the call, and that is exactly what a thread running ``client.call``
-does, with the client users will use. boto3 is synchronous (the async client runs it on a
-thread pool anyway), eight callers are far from any thread limit, and the callers spend their
-time waiting on the workflow, not computing, so the GIL costs nothing the demo would notice.
+does, with the client users will use. boto3 is synchronous (``AsyncBreakerClient`` runs the
+same calls on a thread pool anyway), eight callers are far from any thread limit, and a caller
+spends its time waiting for the workflow's answer, not computing. On the in-process emulator
+the pace is set by moto, which shares this process and its CPU (it parses the workflow
+definition for every execution): threads or asyncio, the callers would wait on it alike. That
+is also why each caller pauses between calls: enough calls to tell the story, not so many that
+the emulator's own latency hides the service's.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
@@ -370,8 +374,9 @@ class DemoSummary:
 class DemoRun:
     """Plays a ``Scenario`` against a breaker with ``callers`` threads and a circuit watcher.
 
-    The threads record and queue events; ``play`` runs on the calling thread, hands each event to
-    ``on_event`` there (so printing never races), and returns the calls and circuit changes.
+    The threads record and queue events; ``play`` runs on the calling thread and hands each event
+    to ``on_event`` there (so printing never races); afterwards ``calls`` and ``changes`` hold the
+    run.
     """
 
     def __init__(
@@ -1142,9 +1147,7 @@ def play_demo(target: Target, options: DemoOptions, console: Console) -> DemoSum
 
 
 def _with_chart(summary: DemoSummary, path: Path) -> DemoSummary:
-    import dataclasses
-
-    return dataclasses.replace(summary, chart_path=path)
+    return replace(summary, chart_path=path)
 
 
 class _ThreadFilter:
