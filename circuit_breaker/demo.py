@@ -975,13 +975,13 @@ def deployed_target(*, stack_name: str = "CircuitBreaker", session: Any = None) 
 
 
 def default_phases(settings: ServiceSettings | None) -> tuple[float, float]:
-    """Outage and recovered durations that let the story play out under ``settings``: a few
-    open / half-open cycles during the outage, and time after recovery for the last open period
-    to end and a call to close the circuit."""
+    """Outage and recovered durations that let the story play out under ``settings``: at least
+    two open / half-open cycles during the outage, and time after recovery for the last open
+    period to end and a call to close the circuit. With the local demo settings: 30 s and 16 s."""
     if settings is None:
         return 30.0, 15.0
     cycle = settings.open_duration_seconds + settings.worst_case_seconds
-    outage = max(30.0, 3.0 * cycle)
+    outage = max(30.0, 2.0 * cycle)
     recovered = max(15.0, float(cycle + settings.worst_case_seconds + 5))
     return outage, recovered
 

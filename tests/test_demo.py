@@ -39,6 +39,7 @@ from circuit_breaker.demo import (
     ServiceRecords,
     ServiceSettings,
     call_tag,
+    default_phases,
     deployed_target,
     open_periods,
     recovery_to_close,
@@ -359,6 +360,21 @@ def test_the_scenario_plays_three_phases_with_their_payloads() -> None:
     assert scenario.payload(Phase.HEALTHY) == {"mode": "ok", "delayMs": 100}
     assert scenario.payload(Phase.OUTAGE)["mode"] == "fail"
     assert Scenario(outage="slow").payload(Phase.OUTAGE) == {"mode": "slow", "delayMs": 5000}
+
+
+def test_phase_durations_follow_the_deployed_settings() -> None:
+    def settings(open_seconds: int, timeout: int, attempts: int, delays: list[int]) -> ServiceSettings:
+        return ServiceSettings(
+            timeout_seconds=timeout,
+            max_attempts=attempts,
+            retry_delays_seconds=delays,
+            open_duration_seconds=open_seconds,
+            function_arn="arn",
+        )
+
+    assert default_phases(settings(5, 1, 2, [1])) == (30, 16)  # the local demo settings
+    assert default_phases(settings(30, 3, 3, [1, 2])) == (84, 59)  # cdk.json's defaults
+    assert default_phases(None) == (30, 15)
 
 
 @pytest.mark.parametrize(
