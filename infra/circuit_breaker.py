@@ -29,6 +29,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra import nag
 from infra.settings import BreakerSettings, SettingsError, validate_service_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +37,9 @@ DEFINITION_PATH = ROOT / "statemachine" / "circuit_breaker.asl.json"
 LAMBDAS_PATH = ROOT / "lambdas"
 
 #: Powertools for AWS Lambda (Python) v3, published by AWS as a public layer in every region.
-POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:{version}"
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:{version}"
 DEFAULT_POWERTOOLS_LAYER_VERSION = 27
-LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +123,7 @@ class CircuitBreaker(Construct):
 
         def breaker_function(name: str, handler: str, description: str) -> lambda_.Function:
             log_group = logs.LogGroup(self, f"{name}Logs", retention=log_retention, removal_policy=removal_policy)
-            return lambda_.Function(
+            function = lambda_.Function(
                 self,
                 name,
                 description=description,
@@ -142,6 +143,8 @@ class CircuitBreaker(Construct):
                     "POWERTOOLS_LOG_LEVEL": "INFO",
                 },
             )
+            nag_lambda(function)
+            return function
 
         self.record_failure_function = breaker_function(
             "RecordFailure",
@@ -181,10 +184,14 @@ class CircuitBreaker(Construct):
             description="Circuit breaker workflow: reads and closes circuits, invokes registered services",
         )
         self.table.grant(self.role, "dynamodb:GetItem", "dynamodb:DeleteItem")
-        self.record_failure_function.grant_invoke(self.role)
-        self.claim_probe_function.grant_invoke(self.role)
-        for service in self.services.values():
-            service.function.grant_invoke(self.role)
+        # Exactly the ARNs the workflow invokes (no ":*" for other versions and aliases).
+        invoked: list[lambda_.IFunction] = [self.record_failure_function, self.claim_probe_function]
+        invoked += [service.function for service in self.services.values()]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[function.function_arn for function in invoked]
+            )
+        )
 
         definition, substitutions = self.definition()
         self.state_machine = sfn.StateMachine(
@@ -200,6 +207,20 @@ class CircuitBreaker(Construct):
                 level=sfn.LogLevel.ERROR,
                 include_execution_data=log_execution_data,
             ),
+        )
+        nag.suppress(
+            self.state_machine,
+            "AwsSolutions-SF1",
+            "Logs ERROR events, not ALL: ALL would log every state of every protected call (cost, and "
+            "payloads with personal data when execution data is on). Failed executions, fast fails "
+            "included, are logged with their error and cause.",
+        )
+        nag.suppress(
+            self.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "CloudWatch Logs delivery (logs:CreateLogDelivery and related) and X-Ray support no "
+            "resource-level permissions; AWS requires Resource '*'.",
+            applies_to=["Resource::*"],
         )
 
     def definition(self) -> tuple[str, dict[str, str]]:
@@ -248,6 +269,22 @@ class CircuitBreaker(Construct):
             "dynamodb:DeleteItem",
             "dynamodb:Scan",
         )
+
+
+def nag_lambda(function: lambda_.Function) -> None:
+    """The cdk-nag findings every Lambda function here shares, suppressed with their reasons."""
+    nag.suppress(function, "AwsSolutions-L1", nag.RUNTIME_REASON)
+    role = function.role
+    if role is not None:
+        nag.suppress(
+            role,
+            "AwsSolutions-IAM4",
+            nag.BASIC_EXECUTION_REASON,
+            applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+        )
+        policy = role.node.try_find_child("DefaultPolicy")
+        if policy is not None:
+            nag.suppress(policy, "AwsSolutions-IAM5", nag.XRAY_REASON, applies_to=["Resource::*"])
 
 
 def service_config(settings: BreakerSettings, *, function_arn: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.circuit_breaker import LAMBDA_RUNTIME, LAMBDAS_PATH, CircuitBreaker, ProtectedService
+from infra.circuit_breaker import LAMBDA_RUNTIME, LAMBDAS_PATH, CircuitBreaker, ProtectedService, nag_lambda
 from infra.settings import CONTEXT_KEY, settings_from_context
 
 STACK_NAME = "CircuitBreaker"
@@ -39,6 +39,8 @@ class CircuitBreakerStack(Stack):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=demo_logs,
         )
+
+        nag_lambda(self.demo_function)
 
         self.breaker = CircuitBreaker(
             self,

@@ -1,0 +1,38 @@
+"""The security review that runs on every change: cdk-nag's AwsSolutions pack and cfn-lint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Annotations, Match
+from cdk_nag import AwsSolutionsChecks
+
+from circuit_breaker.local.assembly import Assembly, project_context
+from infra.stack import CircuitBreakerStack
+
+
+def test_cdk_nag_aws_solutions_finds_nothing_unsuppressed() -> None:
+    app = cdk.App(context=project_context())
+    stack = CircuitBreakerStack(app)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    annotations = Annotations.from_stack(stack)
+    rule = Match.string_like_regexp("AwsSolutions-.*")
+
+    findings = annotations.find_error("*", rule) + annotations.find_warning("*", rule)
+
+    assert [f"{f.id}: {f.entry.data}" for f in findings] == []
+
+
+def test_cfn_lint_finds_nothing_in_the_synthesized_template(default_assembly: Assembly) -> None:
+    template = default_assembly.directory / f"{default_assembly.stack_name}.template.json"
+    # W3005: CDK writes an explicit DependsOn next to a GetAtt on purpose (ordering of policies).
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--ignore-checks", "W3005", "--", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "")
