@@ -28,7 +28,7 @@ test: setup ## lint, types, and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lambdas infra circuit_breaker
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest
 
 synth: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --quiet
