@@ -13,7 +13,6 @@ from breaker_core import model
 from breaker_core.transitions import (
     Circuit,
     FailureOutcome,
-    Phase,
     Policy,
     ProbeDecision,
     changes,
@@ -308,7 +307,3 @@ def _reset(reference: ReferenceModel, **state: object) -> ReferenceModel:
 
 BreakerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 TestBreakerAgainstReferenceModel = BreakerMachine.TestCase
-
-
-def test_phase_names_match_the_views_the_cli_shows() -> None:
-    assert {p.value for p in Phase} == {s.value for s in model.CircuitState}

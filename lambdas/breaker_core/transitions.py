@@ -21,15 +21,10 @@ from decimal import Decimal
 from typing import Any
 
 from breaker_core import model, rules
-from breaker_core.model import CorruptItemError
+from breaker_core.model import CircuitState, CorruptItemError
 
-
-class Phase(enum.StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half-open"
-    FORCED_OPEN = "forced open"
-    FORCED_CLOSED = "forced closed"
+#: The states a caller can find a circuit in: the same names the CLI and the client show.
+Phase = CircuitState
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,6 @@ Output: {"Decision": "probe" | "call" | "open" | "busy", "Cause": "..." (when fa
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,22 +15,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from breaker_core import rules
-from breaker_core.store import CircuitStore
 from breaker_core.transitions import Circuit, Phase, Policy, ProbeDecision, claim_probe
 from handlers.observability import count, logger
+from handlers.table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
 clock: Callable[[], float] = time.time
-
-_store: CircuitStore | None = None
-
-
-def store() -> CircuitStore:
-    """The table client, made once per container (per table name, so tests can redeploy)."""
-    global _store
-    if _store is None or _store.table_name != os.environ["TABLE_NAME"]:
-        _store = CircuitStore(os.environ["TABLE_NAME"])
-    return _store
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -40,7 +29,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     policy = Policy.from_event(event["Policy"])
     execution = str(event["ExecutionId"])
     now = clock()
-    done = store().transition(service, lambda circuit: claim_probe(circuit, now, policy, execution))
+    done = circuit_store().transition(service, lambda circuit: claim_probe(circuit, now, policy, execution))
     circuit = done.after or done.before
     fields = {"circuit": service, "execution": execution, "decision": done.outcome.value}
     if done.outcome is ProbeDecision.PROBE:

@@ -11,7 +11,6 @@ Output: {"Result": "opened" | "reopened" | "counted" | "already open" | "forced"
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,22 +18,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from breaker_core import model, rules
-from breaker_core.store import CircuitStore, StoreError
+from breaker_core.store import StoreError
 from breaker_core.transitions import Circuit, FailureOutcome, Policy, on_failure
 from handlers.observability import count, logger
+from handlers.table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
 clock: Callable[[], float] = time.time
-
-_store: CircuitStore | None = None
-
-
-def store() -> CircuitStore:
-    """The table client, made once per container (per table name, so tests can redeploy)."""
-    global _store
-    if _store is None or _store.table_name != os.environ["TABLE_NAME"]:
-        _store = CircuitStore(os.environ["TABLE_NAME"])
-    return _store
 
 
 class InvalidRecordRequest(ValueError):
@@ -73,7 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return notes
 
     try:
-        done = store().transition(service, lambda circuit: on_failure(circuit, now, policy), annotate=annotate)
+        done = circuit_store().transition(service, lambda circuit: on_failure(circuit, now, policy), annotate=annotate)
     except StoreError:
         logger.exception("Could not record the failure: the circuit did not change", extra=fields)
         count("RecordFailureFailed", service)

@@ -9,7 +9,6 @@ the stream and find nothing to do, so it never loops.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,25 +18,16 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from breaker_core import model, rules
 from breaker_core.model import CircuitState, CorruptItemError
-from breaker_core.store import CircuitStore
 from handlers.observability import count, logger
+from handlers.table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
 clock: Callable[[], float] = time.time
 
 _deserializer = TypeDeserializer()
-_store: CircuitStore | None = None
 
 #: TTL deletions carry this principal in the stream record's userIdentity.
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
-
-
-def store() -> CircuitStore:
-    """The table client, made once per container (per table name, so tests can redeploy)."""
-    global _store
-    if _store is None or _store.table_name != os.environ["TABLE_NAME"]:
-        _store = CircuitStore(os.environ["TABLE_NAME"])
-    return _store
 
 
 def _image(record: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -81,7 +71,7 @@ def handle_record(record: dict[str, Any]) -> int:
     mirror = rules.mirror_for(new)
     if new.get(model.OPEN_UNTIL) == mirror:
         return 0
-    written = store().sync_mirror(service, new)
+    written = circuit_store().sync_mirror(service, new)
     logger.info(
         "OpenUntil brought in step with ExpiryTimeStamp",
         extra={"circuit": service, "open_until": written, "expiry": _printable(new).get(model.EXPIRY)},
