@@ -208,28 +208,14 @@ class CallRecord:
         return self.ended - self.started
 
 
-class CircuitPhase(enum.StrEnum):
-    """The circuit as the timeline shows it. ``half-open``: the open period is over but no call
-    has succeeded since, so the next call probes the service; a success closes the circuit and a
-    failure opens it again."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half-open"
-    FORCED_OPEN = "forced open"
-    FORCED_CLOSED = "forced closed"
-
-
-#: Whether ``rules.view`` reports half-open itself; where it does not, an expired item that is
-#: still in the table (it holds ``LastFailureAt``) is what half-open looks like.
-_VIEW_KNOWS_HALF_OPEN = any(state.value == CircuitPhase.HALF_OPEN.value for state in CircuitState)
+#: The circuit as the timeline shows it: the states ``breaker status`` shows. ``half-open``: the
+#: open period is over and a probe call decides (a success closes the circuit, a failure opens
+#: it again).
+CircuitPhase = CircuitState
 
 
 def circuit_phase(view: CircuitView) -> CircuitPhase:
-    phase = CircuitPhase(view.state.value)
-    if phase is CircuitPhase.CLOSED and not _VIEW_KNOWS_HALF_OPEN and view.last_failure_at is not None:
-        return CircuitPhase.HALF_OPEN
-    return phase
+    return view.state
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -144,6 +145,19 @@ class ReferenceModel:
     failure_times: list[int] = field(default_factory=list)
     probe_leases: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def for_policy(cls, policy: Policy, **state: Any) -> ReferenceModel:
+        return cls(
+            threshold=policy.failure_threshold,
+            window=policy.failure_window_seconds,
+            open_seconds=policy.open_duration_seconds,
+            growth=policy.open_duration_growth,
+            max_open=policy.max_open_duration_seconds,
+            probes_allowed=policy.half_open_probes,
+            lease=policy.probe_lease_seconds,
+            **state,
+        )
+
     def sees(self, now: int) -> str:
         if self.forced == "closed":
             return "forced closed"
@@ -206,9 +220,7 @@ class BreakerMachine(RuleBasedStateMachine):
         self.now = NOW
         self.circuit = Circuit()
         self.policy = POLICY
-        self.reference = ReferenceModel(
-            threshold=3, window=60, open_seconds=30, growth=1.0, max_open=600, probes_allowed=1, lease=20
-        )
+        self.reference = ReferenceModel.for_policy(self.policy)
         self.executions = 0
 
     @initialize(
@@ -225,15 +237,7 @@ class BreakerMachine(RuleBasedStateMachine):
     )
     def choose_policy(self, policy: Policy) -> None:
         self.policy = policy
-        self.reference = ReferenceModel(
-            threshold=policy.failure_threshold,
-            window=policy.failure_window_seconds,
-            open_seconds=policy.open_duration_seconds,
-            growth=policy.open_duration_growth,
-            max_open=policy.max_open_duration_seconds,
-            probes_allowed=policy.half_open_probes,
-            lease=policy.probe_lease_seconds,
-        )
+        self.reference = ReferenceModel.for_policy(policy)
 
     @rule(seconds=st.one_of(st.integers(0, 45), st.sampled_from([1, 30, 31, 61, 200])))
     def time_passes(self, seconds: int) -> None:
@@ -290,19 +294,19 @@ class BreakerMachine(RuleBasedStateMachine):
         assert len(self.circuit.active_probes(self.now)) <= self.policy.half_open_probes
 
 
-def _reset(reference: ReferenceModel, **state: object) -> ReferenceModel:
-    fresh = ReferenceModel(
-        threshold=reference.threshold,
-        window=reference.window,
-        open_seconds=reference.open_seconds,
-        growth=reference.growth,
-        max_open=reference.max_open,
-        probes_allowed=reference.probes_allowed,
-        lease=reference.lease,
-    )
-    for name, value in state.items():
-        setattr(fresh, name, value)
-    return fresh
+_FRESH_STATE: dict[str, Any] = {
+    "forced": None,
+    "forced_until": None,
+    "open_until": None,
+    "times_opened": 0,
+    "failure_times": [],
+    "probe_leases": {},
+}
+
+
+def _reset(reference: ReferenceModel, **state: Any) -> ReferenceModel:
+    """The same model with all its state replaced: what an operator's write does."""
+    return replace(reference, **{**_FRESH_STATE, **state})
 
 
 BreakerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
