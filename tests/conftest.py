@@ -56,11 +56,12 @@ CONTEXTS = {"default": None, "fast": FAST_CONTEXT, "tuned": TUNED_CONTEXT}
 
 
 @pytest.fixture(scope="session")
-def _assemblies(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, Assembly]:
+def _assemblies(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, Assembly]:
     """Synthesized once per test run: with pytest-xdist, the first worker synthesizes (the three
     in parallel) and the others wait for it and reuse the assemblies."""
     base = tmp_path_factory.getbasetemp()
-    root: Path = (base.parent if worker_id != "master" else base) / "cdk-assemblies"
+    under_xdist = hasattr(request.config, "workerinput")
+    root: Path = (base.parent if under_xdist else base) / "cdk-assemblies"
     root.mkdir(exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
