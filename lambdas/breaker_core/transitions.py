@@ -135,12 +135,21 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
     at = math.ceil(now)
     if phase is Phase.HALF_OPEN:
         duration = policy.open_duration(circuit.opens)
-        reopened = replace(circuit, expiry=at + duration, forced=None, failures=(), opens=circuit.opens + 1, probes={})
+        reopened = replace(
+            circuit,
+            expiry=rules.failure_expiry(now, duration),
+            forced=None,
+            failures=(),
+            opens=circuit.opens + 1,
+            probes={},
+        )
         return reopened, FailureOutcome.REOPENED
     window_start = now - policy.failure_window_seconds
     recent = (*(f for f in circuit.failures if f > window_start), at)
     if len(recent) >= policy.failure_threshold:
-        opened = replace(circuit, expiry=at + policy.open_duration(0), failures=(), opens=1, probes={})
+        opened = replace(
+            circuit, expiry=rules.failure_expiry(now, policy.open_duration(0)), failures=(), opens=1, probes={}
+        )
         return opened, FailureOutcome.OPENED
     # Keep only as many as the threshold needs: the item stays small.
     return replace(circuit, failures=recent[-policy.failure_threshold :]), FailureOutcome.COUNTED
