@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
-"""The CDK app: one stack, ``CircuitBreaker``. Makes no AWS calls at synth time."""
+"""The CDK app of this repository: the demo stack, ``CircuitBreaker`` (``circuit_breaker.cdk.demo_app``).
 
-import aws_cdk as cdk
+``cdk synth`` and ``cdk deploy`` run it with ``cdk.json``'s context. Makes no AWS calls at synth time.
+"""
 
-from infra.stack import CircuitBreakerStack
+from circuit_breaker.cdk.demo_app import main
 
-app = cdk.App()
-CircuitBreakerStack(app)
-app.synth()
+main()

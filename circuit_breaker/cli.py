@@ -25,9 +25,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from breaker_core.model import CircuitState, CircuitView
 from circuit_breaker.client import BreakerClient, CircuitChange
 from circuit_breaker.config import resolve_target
+from circuit_breaker.contract import DEFAULT_STACK_NAME
+from circuit_breaker.core.model import CircuitState, CircuitView
 from circuit_breaker.errors import (
     BreakerError,
     CircuitOpenError,
@@ -120,7 +121,7 @@ def invoke(
     payload_file: Annotated[
         Path | None, typer.Option("--payload-file", "-f", help="Read the payload from a JSON file ('-' for stdin).")
     ] = None,
-    stack_name: StackName = "CircuitBreaker",
+    stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
     """Call SERVICE through the breaker and print its response (JSON).
@@ -159,7 +160,7 @@ def _parse_json(text: str, source: str) -> Any:
 def status(
     service: Annotated[str | None, typer.Argument(help="One service; all circuits when left out.")] = None,
     as_json: AsJson = False,
-    stack_name: StackName = "CircuitBreaker",
+    stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
     """Show circuit states (closed, open until T, half-open, forced open, forced closed) and last failures."""
@@ -172,7 +173,7 @@ def status(
 @friendly_errors
 def list_(
     as_json: AsJson = False,
-    stack_name: StackName = "CircuitBreaker",
+    stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
     """List every circuit: each registered service, and any other circuit the table holds."""
@@ -340,7 +341,7 @@ def open_(
     until: Annotated[str | None, typer.Option("--until", help="Until when (ISO-8601; UTC if no zone).")] = None,
     indefinitely: Annotated[bool, typer.Option("--indefinitely", help="Until `breaker close`.")] = False,
     reason: Annotated[str, typer.Option("--reason", help="A note kept on the circuit.")] = "",
-    stack_name: StackName = "CircuitBreaker",
+    stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
     """Hold SERVICE's circuit open: calls fail fast and the service is not called."""
@@ -368,7 +369,7 @@ def close(
         bool, typer.Option("--force", help="Force it closed: always call the service, never open the circuit.")
     ] = False,
     reason: Annotated[str, typer.Option("--reason", help="A note kept on a forced circuit.")] = "",
-    stack_name: StackName = "CircuitBreaker",
+    stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
     """Close SERVICE's circuit now (forced or not); with --force, keep it closed whatever fails."""
@@ -470,7 +471,7 @@ def demo(
     where: Annotated[
         str | None, typer.Option("--where", help="auto, local (an in-process emulator) or aws (the deployed stack).")
     ] = None,
-    stack_name: StackName = "CircuitBreaker",
+    stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
     """Play the outage story (healthy -> down -> recovered) and show the breaker at work."""
@@ -486,7 +487,7 @@ def demo(
         raise typer.Exit(EXIT_ERROR) from None
     options: dict[str, Any] = {"outage": outage, "callers": callers, "out_dir": out_dir, "chart": chart}
     options["where"] = "local" if local else where
-    if stack_name != "CircuitBreaker":
+    if stack_name != DEFAULT_STACK_NAME:
         options["stack_name"] = stack_name
     run_demo(**{key: value for key, value in options.items() if value is not None})
 

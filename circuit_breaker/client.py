@@ -13,7 +13,7 @@
 ``call`` uses ``StartSyncExecution``, the way callers of an Express workflow get its result,
 against AWS and against the local emulator alike. The operators' methods (``status``, ``list``,
 ``open``, ``close``, ``force_closed``) read and write the CircuitStatus table with
-``breaker_core.store.CircuitStore``: the same items the README documents.
+``circuit_breaker.core.store.CircuitStore``: the same items the README documents.
 
 Credentials, region and endpoint come from boto3's standard resolution (profiles,
 ``AWS_REGION``, ``AWS_ENDPOINT_URL``, ...), or from the ``session`` and ``endpoint_url`` given.
@@ -65,9 +65,18 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from breaker_core import rules
-from breaker_core.model import CircuitState, CircuitView
-from breaker_core.store import CircuitStore, StoreError
+from circuit_breaker.contract import (
+    DEFAULT_STACK_NAME,
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_REGION,
+    EMULATOR_SECRET_KEY,
+    EXPRESS_MAX_SECONDS,
+    STATE_MACHINE_OUTPUT,
+    TABLE_OUTPUT,
+)
+from circuit_breaker.core import rules
+from circuit_breaker.core.model import CircuitState, CircuitView
+from circuit_breaker.core.store import CircuitStore, StoreError
 from circuit_breaker.errors import (
     BreakerError,
     CircuitOpenError,
@@ -94,15 +103,9 @@ __all__ = [
     "result_from",
 ]
 
-STACK_NAME = "CircuitBreaker"
-STATE_MACHINE_OUTPUT = "StateMachineArn"
-TABLE_OUTPUT = "TableName"
 #: An Express execution lasts at most 5 minutes; wait a little longer for its answer.
-SYNC_READ_TIMEOUT_SECONDS = 320
+SYNC_READ_TIMEOUT_SECONDS = EXPRESS_MAX_SECONDS + 20
 DEFAULT_MAX_WORKERS = 10
-#: What a custom endpoint (the emulator) gets when no region or credentials are configured.
-EMULATOR_REGION = "us-east-1"
-PLACEHOLDER_KEY = "local"
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 _AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 _REQUEST_ERRORS = frozenset({"InvalidInput", "UnknownService"})
@@ -135,7 +138,7 @@ class BreakerClient:
         *,
         state_machine_arn: str | None = None,
         table_name: str | None = None,
-        stack_name: str = STACK_NAME,
+        stack_name: str = DEFAULT_STACK_NAME,
         session: boto3.Session | None = None,
         endpoint_url: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -332,7 +335,9 @@ class BreakerClient:
                     region = self.session.region_name or EMULATOR_REGION
                     if self.session.get_credentials() is None:
                         self.session = boto3.Session(
-                            aws_access_key_id=PLACEHOLDER_KEY, aws_secret_access_key=PLACEHOLDER_KEY, region_name=region
+                            aws_access_key_id=EMULATOR_ACCESS_KEY,
+                            aws_secret_access_key=EMULATOR_SECRET_KEY,
+                            region_name=region,
                         )
                     elif self.session.region_name is None:
                         self.session = boto3.Session(region_name=region)
@@ -490,7 +495,7 @@ class AsyncBreakerClient:
         *,
         state_machine_arn: str | None = None,
         table_name: str | None = None,
-        stack_name: str = STACK_NAME,
+        stack_name: str = DEFAULT_STACK_NAME,
         session: boto3.Session | None = None,
         endpoint_url: str | None = None,
         clock: Callable[[], float] = time.time,

@@ -19,14 +19,9 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
+from circuit_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULATOR_SECRET_KEY
 from circuit_breaker.errors import ConfigurationError
-from circuit_breaker.local.server import (
-    DEFAULT_REGION,
-    LOCAL_ACCESS_KEY,
-    LOCAL_SECRET_KEY,
-    EmulatorState,
-    default_state_file,
-)
+from circuit_breaker.local.server import EmulatorState, default_state_file
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 
@@ -63,12 +58,12 @@ def resolve_target(*, local: bool = False, state_file: Path | None = None, profi
     if configured_endpoint:
         if credentials is None:
             session = boto3.Session(
-                aws_access_key_id=LOCAL_ACCESS_KEY,
-                aws_secret_access_key=LOCAL_SECRET_KEY,
-                region_name=session.region_name or DEFAULT_REGION,
+                aws_access_key_id=EMULATOR_ACCESS_KEY,
+                aws_secret_access_key=EMULATOR_SECRET_KEY,
+                region_name=session.region_name or EMULATOR_REGION,
             )
         elif session.region_name is None:
-            session = boto3.Session(profile_name=profile, region_name=DEFAULT_REGION)
+            session = boto3.Session(profile_name=profile, region_name=EMULATOR_REGION)
         # boto3 reads AWS_ENDPOINT_URL itself; the endpoint is not passed on, so that the
         # per-service variables keep working as documented.
         return Target(session=session, endpoint_url=None, description=f"the endpoint {configured_endpoint}")
@@ -98,7 +93,7 @@ def _emulator_target(state_file: Path, *, required: bool) -> Target:
             "start it again with `breaker local up`."
         )
     session = boto3.Session(
-        aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_SECRET_KEY, region_name=state.region
+        aws_access_key_id=EMULATOR_ACCESS_KEY, aws_secret_access_key=EMULATOR_SECRET_KEY, region_name=state.region
     )
     return Target(
         session=session,

@@ -52,7 +52,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
-from breaker_core.model import CircuitState, CircuitView
 from circuit_breaker.client import (
     BreakerClient,
     BreakerError,
@@ -60,6 +59,8 @@ from circuit_breaker.client import (
     ConfigurationError,
     ServiceCallError,
 )
+from circuit_breaker.contract import DEFAULT_STACK_NAME, DEMO_SERVICE
+from circuit_breaker.core.model import CircuitState, CircuitView
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 
     from circuit_breaker.local.server import LocalBreaker
 
-DEMO_SERVICE = "payment"
 
 #: The settings the demo deploys on the local emulator, chosen through CDK context as a user
 #: would: a 1 s timeout (the outage's 5 s calls blow through it), one retry after 1 s (so a
@@ -934,7 +934,7 @@ def local_target(local: LocalBreaker) -> Target:
     )
 
 
-def deployed_target(*, stack_name: str = "CircuitBreaker", session: Any = None) -> Target:
+def deployed_target(*, stack_name: str = DEFAULT_STACK_NAME, session: Any = None) -> Target:
     """The deployed stack, found the way the client finds it (``AWS_ENDPOINT_URL`` included)."""
     client = BreakerClient(stack_name=stack_name, session=session)
     endpoint = client.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
@@ -1020,7 +1020,7 @@ def run_demo(
     console: Console | None = None,
     local: LocalBreaker | None = None,
     where: Literal["auto", "local", "aws"] = "auto",
-    stack_name: str = "CircuitBreaker",
+    stack_name: str = DEFAULT_STACK_NAME,
     show_calls: bool = True,
     chart: bool = True,
 ) -> DemoSummary:

@@ -1,1 +1,32 @@
-"""CDK constructs and the demo stack."""
+"""The CDK construct (installed as ``circuit_breaker.cdk``; needs ``pip install "circuit-breaker[cdk]"``).
+
+::
+
+    from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
+
+Modules: ``breaker`` (the ``CircuitBreaker`` construct), ``table``, ``functions`` and
+``workflow`` (the constructs it is made of), ``settings`` (settings, defaults and CDK context),
+``assets`` (the workflow file and the Lambda code, found inside the package), ``nag`` (cdk-nag
+suppressions), and the demo: ``demo_stack`` and ``demo_app``.
+"""
+
+from __future__ import annotations
+
+try:
+    import aws_cdk  # noqa: F401
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
+    raise ModuleNotFoundError(
+        'circuit_breaker.cdk needs the AWS CDK: pip install "circuit-breaker[cdk]"', name=exc.name
+    ) from exc
+
+from .breaker import CircuitBreaker, ProtectedService
+from .settings import CONTEXT_KEY, BreakerSettings, SettingsError, settings_from_context
+
+__all__ = [
+    "CONTEXT_KEY",
+    "BreakerSettings",
+    "CircuitBreaker",
+    "ProtectedService",
+    "SettingsError",
+    "settings_from_context",
+]

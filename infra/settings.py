@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from circuit_breaker.contract import EXPRESS_MAX_SECONDS
+
 CONTEXT_KEY = "circuit-breaker"
 
 #: Service names become Step Functions state names ("Configure <name>", at most 80 characters).
 SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 STORE_FAULT_POLICIES = ("call", "fail_fast")
-
-# Step Functions limits: an Express execution lasts at most 5 minutes.
-_EXPRESS_MAX_SECONDS = 300
 
 
 class SettingsError(ValueError):
@@ -61,8 +60,8 @@ class BreakerSettings:
     def __post_init__(self) -> None:
         _require(self.open_duration_seconds >= 1, "open_duration_seconds must be at least 1")
         _require(
-            1 <= self.service_timeout_seconds <= _EXPRESS_MAX_SECONDS,
-            f"service_timeout_seconds must be from 1 to {_EXPRESS_MAX_SECONDS}",
+            1 <= self.service_timeout_seconds <= EXPRESS_MAX_SECONDS,
+            f"service_timeout_seconds must be from 1 to {EXPRESS_MAX_SECONDS}",
         )
         _require(self.retry_interval_seconds >= 0, "retry_interval_seconds must not be negative")
         _require(self.backoff_rate >= 1.0, "backoff_rate must be at least 1.0")
@@ -82,9 +81,9 @@ class BreakerSettings:
         )
         worst = self.worst_case_seconds()
         _require(
-            worst <= _EXPRESS_MAX_SECONDS,
+            worst <= EXPRESS_MAX_SECONDS,
             f"max_attempts x service_timeout_seconds plus the retry waits is {worst} s, "
-            f"over the {_EXPRESS_MAX_SECONDS} s an Express execution may last",
+            f"over the {EXPRESS_MAX_SECONDS} s an Express execution may last",
         )
 
     def retry_delays(self) -> list[int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from circuit_breaker.local.assembly import Assembly, finish_synth, start_synth
-from tests.harness import Breaker, ScriptedService, deployed_breaker
+from tests.harness import Breaker, ScriptedService, deployed_breaker, repository_context
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -66,7 +66,9 @@ def _assemblies(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (root / ".done").exists():
-            started = {name: start_synth(root / name, context) for name, context in CONTEXTS.items()}
+            started = {
+                name: start_synth(root / name, repository_context(context)) for name, context in CONTEXTS.items()
+            }
             for name, process in started.items():
                 finish_synth(process, root / name)
             (root / ".done").touch()

@@ -6,15 +6,16 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
-from circuit_breaker.local.assembly import Assembly
+from circuit_breaker.local.assembly import Assembly, merge_context
 from circuit_breaker.local.emulator import LambdaRuntime, LocalStack, deploy_stack
 
 MOTO_CONFIG: Any = {
@@ -22,6 +23,14 @@ MOTO_CONFIG: Any = {
     "stepfunctions": {"execute_state_machine": True},
 }
 DEMO_SERVICE = "payment"
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def repository_context(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context `cdk synth` gives `app.py` in this repository: `cdk.json`'s, with `overrides`
+    merged in (the `circuit-breaker` object key by key)."""
+    context: dict[str, Any] = json.loads((REPOSITORY / "cdk.json").read_text())["context"]
+    return merge_context(context, overrides)
 
 
 class ServiceError(RuntimeError):

@@ -68,9 +68,9 @@ def quiet_functions() -> Iterator[None]:
     import aws_lambda_powertools.metrics.base as metrics_base
     import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch as metrics_emf
 
-    import handlers.observability
+    import circuit_breaker.lambdas.observability
 
-    function_logger = logging.getLogger(handlers.observability.logger.name)
+    function_logger = logging.getLogger(circuit_breaker.lambdas.observability.logger.name)
     was_disabled = function_logger.disabled
     function_logger.disabled = True
     modules: list[Any] = [metrics_base, metrics_emf]

@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 
-from breaker_core.model import CircuitState
 from circuit_breaker.client import (
     AsyncBreakerClient,
     BreakerClient,
@@ -26,6 +25,7 @@ from circuit_breaker.client import (
     StackNotFoundError,
     result_from,
 )
+from circuit_breaker.core.model import CircuitState
 from circuit_breaker.local.assembly import Assembly
 from circuit_breaker.local.server import LocalBreaker
 from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, item, reset_circuits, service_calls

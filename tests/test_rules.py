@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from breaker_core import model, rules
-from breaker_core.model import CircuitState, CorruptItemError
-from infra.settings import BreakerSettings, SettingsError, settings_from_context, validate_service_name
+from circuit_breaker.cdk.settings import BreakerSettings, SettingsError, settings_from_context, validate_service_name
+from circuit_breaker.core import model, rules
+from circuit_breaker.core.model import CircuitState, CorruptItemError
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
 

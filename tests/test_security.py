@@ -10,13 +10,15 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 
-from circuit_breaker.local.assembly import Assembly, project_context
-from infra.stack import CircuitBreakerStack
+from circuit_breaker.cdk.demo_app import DEFAULT_CONTEXT
+from circuit_breaker.cdk.demo_stack import DemoStack
+from circuit_breaker.local.assembly import Assembly
+from tests.harness import repository_context
 
 
 def test_cdk_nag_aws_solutions_finds_nothing_unsuppressed() -> None:
-    app = cdk.App(context=project_context())
-    stack = CircuitBreakerStack(app)
+    app = cdk.App(context={**DEFAULT_CONTEXT, **repository_context()})
+    stack = DemoStack(app)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     annotations = Annotations.from_stack(stack)
     rule = Match.string_like_regexp("AwsSolutions-.*")

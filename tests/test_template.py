@@ -68,7 +68,7 @@ def test_stream_feeds_the_mirror_function(default_assembly: Assembly) -> None:
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
     function_id = mapping["Properties"]["FunctionName"]["Ref"]
     function = default_assembly.template["Resources"][function_id]
-    assert function["Properties"]["Handler"] == "handlers.stream_mirror.handler"
+    assert function["Properties"]["Handler"] == "circuit_breaker.lambdas.stream_mirror.handler"
     assert mapping["Properties"]["BisectBatchOnFunctionError"] is True
 
 
@@ -143,9 +143,9 @@ def test_placeholders_and_substitutions_match_both_ways(default_assembly: Assemb
 
 
 def test_no_arn_or_table_name_is_written_into_the_definition_file() -> None:
-    from infra.circuit_breaker import DEFINITION_PATH
+    from circuit_breaker.cdk.assets import workflow_definition
 
-    text = DEFINITION_PATH.read_text()
+    text = workflow_definition()
     assert "arn:aws:lambda" not in text and "arn:aws:dynamodb" not in text
     assert set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text)) == {
         "CircuitTableName",
@@ -195,7 +195,11 @@ def test_workflow_role_is_scoped_to_the_table_and_the_registered_functions(defau
         else:
             # What AWS itself requires to be "*": log delivery and X-Ray (no resource-level scoping exists).
             assert all(a.startswith(("logs:", "xray:")) for a in actions), actions
-    assert invoked == {"demo_service.handler", "handlers.record_failure.handler", "handlers.claim_probe.handler"}
+    assert invoked == {
+        "demo_service.handler",
+        "circuit_breaker.lambdas.record_failure.handler",
+        "circuit_breaker.lambdas.claim_probe.handler",
+    }
 
 
 def test_breaker_functions_get_only_the_table_actions_they_use(default_assembly: Assembly) -> None:
@@ -212,9 +216,9 @@ def test_breaker_functions_get_only_the_table_actions_they_use(default_assembly:
         }
         expected = {
             "demo_service.handler": set(),
-            "handlers.record_failure.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
-            "handlers.claim_probe.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
-            "handlers.stream_mirror.handler": {"dynamodb:UpdateItem"},
+            "circuit_breaker.lambdas.record_failure.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
+            "circuit_breaker.lambdas.claim_probe.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
+            "circuit_breaker.lambdas.stream_mirror.handler": {"dynamodb:UpdateItem"},
         }
         assert table_actions == expected[props["Handler"]], props["Handler"]
         if props["Handler"] != "demo_service.handler":

@@ -10,8 +10,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from breaker_core import model
-from breaker_core.transitions import (
+from circuit_breaker.core import model
+from circuit_breaker.core.transitions import (
     Circuit,
     FailureOutcome,
     Policy,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from breaker_core import rules
+from circuit_breaker.core import rules
 from circuit_breaker.local.assembly import Assembly
 from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
 
@@ -183,7 +183,7 @@ def test_failure_after_expiry_opens_the_circuit_again(breaker: Breaker, monkeypa
 def test_concurrent_failures_never_push_the_expiry_out(
     default_assembly: Assembly, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import handlers.record_failure as record_failure
+    import circuit_breaker.lambdas.record_failure as record_failure
 
     # Each recorded failure sees a clock one second later (all within the open period), so any
     # write after the first would move the expiry out.

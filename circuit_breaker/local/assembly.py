@@ -1,10 +1,10 @@
-"""Synthesize the CDK app exactly as ``cdk synth`` does, without needing the CDK CLI.
+"""Synthesize the demo CDK app exactly as ``cdk synth`` does, without needing the CDK CLI.
 
-``cdk synth`` reads ``cdk.json``, passes its context to ``python3 app.py`` through the
-``CDK_CONTEXT_JSON`` environment variable, and lets the app write the cloud assembly to
-``CDK_OUTDIR``. Doing the same here gives the tests and the local emulator the very template
-and assets that ``cdk deploy`` would deploy, with context overrides where a test needs small
-settings.
+``cdk synth`` passes the app its context through the ``CDK_CONTEXT_JSON`` environment variable
+and lets it write the cloud assembly to ``CDK_OUTDIR``. Doing the same with the packaged demo
+app (``python -m circuit_breaker.cdk.demo_app``, which ``app.py`` runs too) gives the emulator
+and the tests the very template and assets that ``cdk deploy`` would deploy, from any folder,
+with context overrides where a test or ``breaker local up -s`` needs other settings.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from circuit_breaker.contract import DEFAULT_STACK_NAME
+
+DEMO_APP_MODULE = "circuit_breaker.cdk.demo_app"
 
 
 class SynthError(RuntimeError):
-    """``app.py`` failed to synthesize."""
+    """The demo app failed to synthesize."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Assembly:
     """A synthesized cloud assembly and one stack in it."""
 
     directory: Path
-    stack_name: str
+    stack_name: str = DEFAULT_STACK_NAME
 
     @property
     def template(self) -> dict[str, Any]:
@@ -44,10 +46,9 @@ class Assembly:
         return files
 
 
-def project_context(overrides: Mapping[str, Any] | None = None, *, root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """The context ``cdk synth`` would pass: ``cdk.json``'s, with ``overrides`` merged in
-    (a nested ``circuit-breaker`` object is merged key by key)."""
-    context: dict[str, Any] = dict(json.loads((root / "cdk.json").read_text()).get("context", {}))
+def merge_context(base: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``base`` with ``overrides`` merged in; a nested object (``circuit-breaker``) is merged key by key."""
+    context = dict(base)
     for key, value in (overrides or {}).items():
         if isinstance(value, Mapping) and isinstance(context.get(key), Mapping):
             context[key] = {**context[key], **value}
@@ -56,20 +57,18 @@ def project_context(overrides: Mapping[str, Any] | None = None, *, root: Path = 
     return context
 
 
-def start_synth(
-    outdir: Path, context: Mapping[str, Any] | None = None, *, root: Path = PROJECT_ROOT
-) -> subprocess.Popen[str]:
-    """Start ``app.py`` writing an assembly to ``outdir``; ``finish_synth`` waits for it."""
+def start_synth(outdir: Path, context: Mapping[str, Any] | None = None) -> subprocess.Popen[str]:
+    """Start the demo app writing an assembly to ``outdir``; ``finish_synth`` waits for it."""
     outdir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(project_context(context, root=root)),
+        "CDK_CONTEXT_JSON": json.dumps(dict(context or {})),
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     return subprocess.Popen(
-        [sys.executable, str(root / "app.py")],
-        cwd=root,
+        [sys.executable, "-m", DEMO_APP_MODULE],
+        cwd=outdir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -77,13 +76,13 @@ def start_synth(
     )
 
 
-def finish_synth(process: subprocess.Popen[str], outdir: Path, stack_name: str = "CircuitBreaker") -> Assembly:
+def finish_synth(process: subprocess.Popen[str], outdir: Path, stack_name: str = DEFAULT_STACK_NAME) -> Assembly:
     _, stderr = process.communicate()
     if process.returncode != 0:
-        raise SynthError(f"app.py failed to synthesize (exit {process.returncode}):\n{stderr}")
+        raise SynthError(f"the demo app failed to synthesize (exit {process.returncode}):\n{stderr}")
     return Assembly(outdir, stack_name)
 
 
-def synth(outdir: Path, context: Mapping[str, Any] | None = None, stack_name: str = "CircuitBreaker") -> Assembly:
-    """Synthesize the app into ``outdir`` and return the stack's assembly."""
+def synth(outdir: Path, context: Mapping[str, Any] | None = None, stack_name: str = DEFAULT_STACK_NAME) -> Assembly:
+    """Synthesize the demo app into ``outdir`` and return the stack's assembly."""
     return finish_synth(start_synth(outdir, context), outdir, stack_name)

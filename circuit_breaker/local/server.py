@@ -50,6 +50,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from circuit_breaker.contract import (
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_REGION,
+    EMULATOR_SECRET_KEY,
+    EXPRESS_MAX_SECONDS,
+    TABLE_OUTPUT,
+)
 from circuit_breaker.local.assembly import Assembly, synth
 from circuit_breaker.local.emulator import LambdaRuntime, LocalStack, check_deployment, deploy_stack
 
@@ -59,12 +66,7 @@ if TYPE_CHECKING:
 
     from circuit_breaker.client import AsyncBreakerClient, BreakerClient
 
-DEFAULT_REGION = "us-east-1"
 DEFAULT_HOST = "127.0.0.1"
-STACK_NAME = "CircuitBreaker"
-#: moto accepts any credentials; these make the emulator's sessions independent of the user's.
-LOCAL_ACCESS_KEY = "local"
-LOCAL_SECRET_KEY = "local"
 MOTO_CONFIG: Any = {
     "lambda": {"use_docker": False},
     "stepfunctions": {"execute_state_machine": True},
@@ -72,8 +74,6 @@ MOTO_CONFIG: Any = {
 HEALTH_PATH = "/_breaker/health"
 STATE_DIR_ENV = "BREAKER_STATE_DIR"
 STATE_FILE_NAME = "local.json"
-#: An Express execution lasts at most five minutes on AWS.
-EXPRESS_LIMIT_SECONDS = 300.0
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -100,7 +100,7 @@ class SyncExecutionMiddleware:
         app: WSGIApp,
         *,
         poll_seconds: float = 0.005,
-        limit_seconds: float = EXPRESS_LIMIT_SECONDS,
+        limit_seconds: float = EXPRESS_MAX_SECONDS,
         health: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
@@ -274,7 +274,7 @@ class LocalBreaker:
         context_overrides: Mapping[str, Any] | None = None,
         host: str = DEFAULT_HOST,
         port: int = 0,
-        region: str = DEFAULT_REGION,
+        region: str = EMULATOR_REGION,
         state_file: Path | None = None,
     ) -> None:
         if assembly is not None and context_overrides:
@@ -341,7 +341,7 @@ class LocalBreaker:
         """The stack's names, unless the caller gives its own (no discovery round trip needed)."""
         return {
             "state_machine_arn": self.stack.state_machine_arn,
-            "table_name": self.stack.outputs["TableName"],
+            "table_name": self.stack.outputs[TABLE_OUTPUT],
             "stack_name": self.stack.name,
             **kwargs,
         }
@@ -372,7 +372,7 @@ class LocalBreaker:
             self.assembly = synth(workdir / "cdk.out", self.context_overrides)
         assembly = self.assembly
 
-        self._exit.enter_context(_environment(AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region))
+        self._exit.enter_context(_environment(AWS_EMULATOR_REGION=self.region, AWS_REGION=self.region))
         self._exit.enter_context(mock_aws(config=MOTO_CONFIG))
         self._exit.enter_context(self.runtime.installed())
 
@@ -391,7 +391,7 @@ class LocalBreaker:
         self._exit.callback(self._server.shutdown)
 
         self._session = boto3.Session(
-            aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_SECRET_KEY, region_name=self.region
+            aws_access_key_id=EMULATOR_ACCESS_KEY, aws_secret_access_key=EMULATOR_SECRET_KEY, region_name=self.region
         )
         self._stack = deploy_stack(assembly, self._session)
         problems = check_deployment(assembly, self._stack, self._session)
@@ -621,7 +621,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-file", type=Path, default=None)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--region", default=DEFAULT_REGION)
+    parser.add_argument("--region", default=EMULATOR_REGION)
     parser.add_argument("--assembly", type=Path, default=None, help="a synthesized cloud assembly directory")
     parser.add_argument("--context", default=None, help="CDK context overrides, as a JSON object")
     args = parser.parse_args(argv)
@@ -630,11 +630,11 @@ def main(argv: list[str] | None = None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    assembly = Assembly(args.assembly, STACK_NAME) if args.assembly else None
+    assembly = Assembly(args.assembly) if args.assembly else None
     overrides = json.loads(args.context) if args.context else None
     # The handlers run in this process: give them the credentials and region a Lambda has.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", EMULATOR_ACCESS_KEY)
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", EMULATOR_SECRET_KEY)
     local = LocalBreaker(
         assembly=assembly,
         context_overrides=overrides,

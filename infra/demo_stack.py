@@ -1,4 +1,8 @@
-"""The ``CircuitBreaker`` stack: the breaker construct with one demo service, ``payment``."""
+"""The demo stack, ``CircuitBreaker``: the breaker construct with one demo service, ``payment``.
+
+This is what ``cdk deploy`` deploys from this repository, and what ``breaker local up`` and
+``breaker demo`` deploy into the embedded emulator (``circuit_breaker.cdk.demo_app``).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,24 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.circuit_breaker import LAMBDA_RUNTIME, LAMBDAS_PATH, CircuitBreaker, ProtectedService, nag_lambda
-from infra.settings import CONTEXT_KEY, settings_from_context
+from circuit_breaker.contract import (
+    DEFAULT_STACK_NAME,
+    DEMO_SERVICE,
+    DEMO_SERVICE_OUTPUT,
+    STATE_MACHINE_OUTPUT,
+    TABLE_OUTPUT,
+)
 
-STACK_NAME = "CircuitBreaker"
-DEMO_SERVICE = "payment"
+from . import assets
+from .breaker import CircuitBreaker, ProtectedService
+from .functions import LAMBDA_RUNTIME, nag_lambda
+from .settings import CONTEXT_KEY, settings_from_context
 
 
-class CircuitBreakerStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str = STACK_NAME, **kwargs: Any) -> None:
+class DemoStack(Stack):
+    """The breaker, its settings from CDK context ``circuit-breaker``, and the ``payment`` service."""
+
+    def __init__(self, scope: Construct, construct_id: str = DEFAULT_STACK_NAME, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings, overrides = settings_from_context(self.node.try_get_context(CONTEXT_KEY))
 
@@ -32,7 +45,7 @@ class CircuitBreakerStack(Stack):
             "DemoService",
             description="Circuit breaker demo: a payment service steered by its payload (ok, slow, fail)",
             runtime=LAMBDA_RUNTIME,
-            code=lambda_.Code.from_asset(str(LAMBDAS_PATH / "handlers"), exclude=["*", "!demo_service.py"]),
+            code=lambda_.Code.from_asset(str(assets.demo_service_code())),
             handler="demo_service.handler",
             memory_size=128,
             timeout=Duration.seconds(30),
@@ -52,6 +65,6 @@ class CircuitBreakerStack(Stack):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
-        CfnOutput(self, "StateMachineArn", value=self.breaker.state_machine.state_machine_arn)
-        CfnOutput(self, "TableName", value=self.breaker.table.table_name)
-        CfnOutput(self, "DemoServiceFunctionName", value=self.demo_function.function_name)
+        CfnOutput(self, STATE_MACHINE_OUTPUT, value=self.breaker.state_machine.state_machine_arn)
+        CfnOutput(self, TABLE_OUTPUT, value=self.breaker.table.table_name)
+        CfnOutput(self, DEMO_SERVICE_OUTPUT, value=self.demo_function.function_name)

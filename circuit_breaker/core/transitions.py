@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from breaker_core import model, rules
-from breaker_core.model import CircuitState, CorruptItemError
+from circuit_breaker.core import model, rules
+from circuit_breaker.core.model import CircuitState, CorruptItemError
 
 #: The states a caller can find a circuit in: the same names the CLI and the client show.
 Phase = CircuitState

@@ -17,11 +17,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from breaker_core import model, rules
-from breaker_core.store import StoreError
-from breaker_core.transitions import Circuit, FailureOutcome, Policy, on_failure
-from handlers.observability import count, logger
-from handlers.table import circuit_store
+from circuit_breaker.core import model, rules
+from circuit_breaker.core.store import StoreError
+from circuit_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failure
+
+from .observability import count, logger
+from .table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
 clock: Callable[[], float] = time.time

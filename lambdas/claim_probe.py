@@ -14,10 +14,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from breaker_core import rules
-from breaker_core.transitions import Circuit, Phase, Policy, ProbeDecision, claim_probe
-from handlers.observability import count, logger
-from handlers.table import circuit_store
+from circuit_breaker.core import rules
+from circuit_breaker.core.transitions import Circuit, Phase, Policy, ProbeDecision, claim_probe
+
+from .observability import count, logger
+from .table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
 clock: Callable[[], float] = time.time

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from breaker_core import model
-from breaker_core.model import CircuitState, CircuitView, CorruptItemError
+from circuit_breaker.core import model
+from circuit_breaker.core.model import CircuitState, CircuitView, CorruptItemError
 
 # A fixed layout that sorts in time order against both clocks the workflow may see:
 # AWS's `2026-11-22T17:46:08.044Z` and moto's `2026-11-22T17:46:08.044899+00:00`.

@@ -11,8 +11,8 @@ from typing import Any, Generic, TypeVar
 import boto3
 from botocore.exceptions import ClientError
 
-from breaker_core import model, rules, transitions
-from breaker_core.transitions import Circuit
+from circuit_breaker.core import model, rules, transitions
+from circuit_breaker.core.transitions import Circuit
 
 
 class StoreError(RuntimeError):

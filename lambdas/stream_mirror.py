@@ -16,10 +16,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeDeserializer
 
-from breaker_core import model, rules
-from breaker_core.model import CircuitState, CorruptItemError
-from handlers.observability import count, logger
-from handlers.table import circuit_store
+from circuit_breaker.core import model, rules
+from circuit_breaker.core.model import CircuitState, CorruptItemError
+
+from .observability import count, logger
+from .table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
 clock: Callable[[], float] = time.time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from breaker_core.store import CircuitStore
+from circuit_breaker.core.store import CircuitStore
 
 _store: CircuitStore | None = None
 

@@ -1,0 +1,28 @@
+"""Names and limits that the stack, the client, the CLI and the emulator must agree on.
+
+Each lives here once. Nothing in this module imports anything beyond the standard library, so
+every part of the package (the CDK construct at synth time, the Lambda functions, the client)
+can use it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The demo stack's name, and the stack the client and the CLI look for by default.
+DEFAULT_STACK_NAME: Final = "CircuitBreaker"
+#: The stack outputs the client reads to find the workflow and the table.
+STATE_MACHINE_OUTPUT: Final = "StateMachineArn"
+TABLE_OUTPUT: Final = "TableName"
+DEMO_SERVICE_OUTPUT: Final = "DemoServiceFunctionName"
+#: The demo service that the demo stack registers.
+DEMO_SERVICE: Final = "payment"
+
+#: Step Functions' limit: an Express execution lasts at most five minutes.
+EXPRESS_MAX_SECONDS: Final = 300
+
+#: What an emulator endpoint gets when no region or credentials are configured (moto accepts any
+#: credentials; these keep the emulator's sessions independent of the user's).
+EMULATOR_REGION: Final = "us-east-1"
+EMULATOR_ACCESS_KEY: Final = "local"
+EMULATOR_SECRET_KEY: Final = "local"

@@ -1,0 +1,144 @@
+"""The reusable CircuitBreaker construct: the table, the breaker's functions and the workflow.
+
+Drop it into any CDK app::
+
+    from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
+
+    breaker = CircuitBreaker(
+        self, "Breaker",
+        services={"payment": ProtectedService(function=payment_fn)},
+        settings=BreakerSettings(open_duration_seconds=60),
+    )
+    breaker.grant_start(api_role)
+
+Callers start ``breaker.state_machine`` with ``{"ServiceName": "payment", "Payload": {...}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .functions import DEFAULT_POWERTOOLS_LAYER_VERSION, BreakerFunctions
+from .settings import BreakerSettings, SettingsError, validate_service_name
+from .table import CircuitStatusTable
+from .workflow import BreakerWorkflow
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtectedService:
+    """A service the breaker protects: the Lambda function that implements it, and its own settings.
+
+    ``settings`` overrides the breaker-wide settings for this service only, by name
+    (``{"service_timeout_seconds": 10}`` or ``{"serviceTimeoutSeconds": 10}``).
+    """
+
+    function: lambda_.IFunction
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CircuitBreaker(Construct):
+    """A shared circuit breaker: an Express workflow in front of registered Lambda services.
+
+    Exposes ``table``, ``state_machine``, the workflow's ``role`` and ``log_group``, the breaker's
+    functions (``record_failure_function``, ``claim_probe_function``, ``stream_mirror_function``),
+    and ``settings_by_service``: the settings each service ends up with.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        services: Mapping[str, ProtectedService],
+        settings: BreakerSettings | None = None,
+        service_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        table_name: str | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_execution_data: bool = False,
+        powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
+    ) -> None:
+        """
+        :param services: service name -> the function that implements it (at least one).
+        :param settings: breaker-wide settings; defaults are ``BreakerSettings()``.
+        :param service_overrides: per-service setting overrides (for example from CDK context),
+            applied on top of each ``ProtectedService.settings``.
+        :param table_name: a fixed name for the CircuitStatus table; by default CloudFormation
+            names it, so that several breakers can live in one account.
+        :param removal_policy: what happens to the table and log groups when the stack is deleted.
+        :param log_retention: how long the workflow's and functions' logs are kept.
+        :param log_execution_data: log execution input and output (payloads may hold personal data).
+        :param powertools_layer_version: the version of AWS's public Powertools layer.
+        """
+        super().__init__(scope, construct_id)
+        self.services = dict(services)
+        self.settings_by_service = resolve_settings(services, settings or BreakerSettings(), service_overrides or {})
+
+        self.table = CircuitStatusTable(
+            self, "CircuitStatus", table_name=table_name, removal_policy=removal_policy
+        ).table
+        functions = BreakerFunctions(
+            self,
+            "Functions",
+            table=self.table,
+            removal_policy=removal_policy,
+            log_retention=log_retention,
+            powertools_layer_version=powertools_layer_version,
+        )
+        self.record_failure_function = functions.record_failure
+        self.claim_probe_function = functions.claim_probe
+        self.stream_mirror_function = functions.stream_mirror
+        workflow = BreakerWorkflow(
+            self,
+            "Workflow",
+            table=self.table,
+            record_failure=functions.record_failure,
+            claim_probe=functions.claim_probe,
+            services={name: (self.services[name].function, s) for name, s in self.settings_by_service.items()},
+            removal_policy=removal_policy,
+            log_retention=log_retention,
+            log_execution_data=log_execution_data,
+        )
+        self.state_machine = workflow.state_machine
+        self.role = workflow.role
+        self.log_group = workflow.log_group
+
+    def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` start the workflow, synchronously (``StartSyncExecution``) or not."""
+        return self.state_machine.grant(grantee, "states:StartSyncExecution", "states:StartExecution")
+
+    def grant_operate(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` read and write circuits (what the ``breaker`` CLI does)."""
+        return self.table.grant(
+            grantee,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Scan",
+        )
+
+
+def resolve_settings(
+    services: Mapping[str, ProtectedService],
+    base: BreakerSettings,
+    overrides: Mapping[str, Mapping[str, Any]],
+) -> dict[str, BreakerSettings]:
+    """Each service's settings: ``base``, then its ``ProtectedService.settings``, then ``overrides``."""
+    if not services:
+        raise SettingsError("a CircuitBreaker needs at least one service")
+    unknown = set(overrides) - set(services)
+    if unknown:
+        raise SettingsError(f"settings given for services that are not registered: {sorted(unknown)}")
+    return {
+        validate_service_name(name): base.with_overrides(service.settings).with_overrides(overrides.get(name, {}))
+        for name, service in sorted(services.items())
+    }

@@ -1,0 +1,125 @@
+"""The breaker's own Lambda functions: RecordFailure, ClaimProbe and StreamMirror.
+
+None of them runs on the hot path: the workflow reads the table itself. Each gets exactly the
+table actions it needs, its own log group, X-Ray tracing, and AWS's public Powertools layer.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from . import assets, nag
+
+#: Powertools for AWS Lambda (Python) v3, published by AWS as a public layer in every region.
+POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:{version}"
+DEFAULT_POWERTOOLS_LAYER_VERSION = 27
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
+#: The CloudWatch namespace of the functions' metrics, and the ``service`` of their log lines.
+METRICS_NAMESPACE = "CircuitBreaker"
+LOG_SERVICE_NAME = "circuit-breaker"
+#: Set by `cdk synth --no-staging` (as SAM does): assets are then used where they are.
+DISABLE_ASSET_STAGING_CONTEXT = "aws:cdk:disable-asset-staging"
+
+
+class BreakerFunctions(Construct):
+    """Exposes ``record_failure``, ``claim_probe`` and ``stream_mirror``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._table = table
+        self._removal_policy = removal_policy
+        self._log_retention = log_retention
+        self._layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "Powertools",
+            POWERTOOLS_LAYER.format(region=Stack.of(self).region, version=powertools_layer_version),
+        )
+        staging_disabled = bool(self.node.try_get_context(DISABLE_ASSET_STAGING_CONTEXT))
+        self._code = lambda_.Code.from_asset(str(assets.function_code(keep=staging_disabled)))
+
+        self.record_failure = self._function(
+            "RecordFailure",
+            "circuit_breaker.lambdas.record_failure.handler",
+            "Circuit breaker: records a service's final failure, which opens its circuit",
+        )
+        table.grant(self.record_failure, "dynamodb:GetItem", "dynamodb:PutItem")
+
+        self.claim_probe = self._function(
+            "ClaimProbe",
+            "circuit_breaker.lambdas.claim_probe.handler",
+            "Circuit breaker: lets one execution probe a service once its open period is over",
+        )
+        table.grant(self.claim_probe, "dynamodb:GetItem", "dynamodb:PutItem")
+
+        self.stream_mirror = self._function(
+            "StreamMirror",
+            "circuit_breaker.lambdas.stream_mirror.handler",
+            "Circuit breaker: keeps OpenUntil in step with ExpiryTimeStamp and logs state changes",
+        )
+        table.grant(self.stream_mirror, "dynamodb:UpdateItem")
+        self.stream_mirror.add_event_source(
+            event_sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=25,
+                bisect_batch_on_error=True,
+                retry_attempts=10,
+            )
+        )
+
+    def _function(self, name: str, handler: str, description: str) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self, f"{name}Logs", retention=self._log_retention, removal_policy=self._removal_policy
+        )
+        function = lambda_.Function(
+            self,
+            name,
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=self._code,
+            handler=handler,
+            layers=[self._layer],
+            memory_size=256,
+            timeout=Duration.seconds(10),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={
+                "TABLE_NAME": self._table.table_name,
+                "POWERTOOLS_SERVICE_NAME": LOG_SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        nag_lambda(function)
+        return function
+
+
+def nag_lambda(function: lambda_.Function) -> None:
+    """The cdk-nag findings every Lambda function here shares, suppressed with their reasons."""
+    nag.suppress(function, "AwsSolutions-L1", nag.RUNTIME_REASON)
+    role = function.role
+    if role is not None:
+        nag.suppress(
+            role,
+            "AwsSolutions-IAM4",
+            nag.BASIC_EXECUTION_REASON,
+            applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+        )
+        policy = role.node.try_find_child("DefaultPolicy")
+        if policy is not None:
+            nag.suppress(policy, "AwsSolutions-IAM5", nag.XRAY_REASON, applies_to=["Resource::*"])

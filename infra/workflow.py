@@ -1,0 +1,142 @@
+"""The Express workflow: ``statemachine/circuit_breaker.asl.json`` with the registered services routed in.
+
+The file holds the whole flow. What depends on the registered services is added here: one
+``RouteService`` rule and one ``Configure <service>`` Pass state per service, holding that
+service's settings; its function ARN enters through a placeholder like every other ARN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from . import assets, nag
+from .settings import BreakerSettings
+
+#: A probe's claim outlives its execution's worst case by this much, then lapses on its own.
+PROBE_LEASE_MARGIN_SECONDS = 5
+
+
+class BreakerWorkflow(Construct):
+    """Exposes ``state_machine``, its ``role`` and its ``log_group``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        record_failure: lambda_.IFunction,
+        claim_probe: lambda_.IFunction,
+        services: Mapping[str, tuple[lambda_.IFunction, BreakerSettings]],
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_execution_data: bool = False,
+    ) -> None:
+        """
+        :param services: service name -> (the function that implements it, its settings).
+        """
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="Circuit breaker workflow: reads and closes circuits, invokes registered services",
+        )
+        table.grant(self.role, "dynamodb:GetItem", "dynamodb:DeleteItem")
+        # Exactly the ARNs the workflow invokes (no ":*" for other versions and aliases).
+        invoked = [record_failure, claim_probe, *(function for function, _ in services.values())]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[function.function_arn for function in invoked]
+            )
+        )
+
+        definition, placeholders = routed_definition({name: settings for name, (_, settings) in services.items()})
+        substitutions = {
+            "CircuitTableName": table.table_name,
+            "RecordFailureFunctionArn": record_failure.function_arn,
+            "ClaimProbeFunctionArn": claim_probe.function_arn,
+            "RegisteredServices": ", ".join(services),
+        }
+        for name, placeholder in placeholders.items():
+            substitutions[placeholder] = services[name][0].function_arn
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            definition_body=sfn.DefinitionBody.from_string(definition),
+            definition_substitutions=substitutions,
+            role=self.role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ERROR,
+                include_execution_data=log_execution_data,
+            ),
+        )
+        nag.suppress(
+            self.state_machine,
+            "AwsSolutions-SF1",
+            "Logs ERROR events, not ALL: ALL would log every state of every protected call (cost, and "
+            "payloads with personal data when execution data is on). Failed executions, fast fails "
+            "included, are logged with their error and cause.",
+        )
+        nag.suppress(
+            self.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "CloudWatch Logs delivery (logs:CreateLogDelivery and related) and X-Ray support no "
+            "resource-level permissions; AWS requires Resource '*'.",
+            applies_to=["Resource::*"],
+        )
+
+
+def routed_definition(settings_by_service: Mapping[str, BreakerSettings]) -> tuple[str, dict[str, str]]:
+    """The workflow file with the services routed in, and each service's function-ARN placeholder."""
+    asl = json.loads(assets.workflow_definition())
+    states = asl["States"]
+    placeholders: dict[str, str] = {}
+    rules = []
+    for index, (name, settings) in enumerate(settings_by_service.items()):
+        state_name = f"Configure {name}"
+        placeholders[name] = f"ServiceFunctionArn{index}"
+        rules.append({"Variable": "$.ServiceName", "StringEquals": name, "Next": state_name})
+        states[state_name] = {
+            "Type": "Pass",
+            "Comment": f"Settings of service '{name}'",
+            "Result": service_config(settings, function_arn=f"${{{placeholders[name]}}}"),
+            "ResultPath": "$.Service",
+            "Next": "GetCircuitStatus",
+        }
+    states["RouteService"]["Choices"] = rules
+    return json.dumps(asl, indent=2), placeholders
+
+
+def service_config(settings: BreakerSettings, *, function_arn: str) -> dict[str, Any]:
+    """What the workflow needs to know about one service, as it sees it under ``$.Service``."""
+    return {
+        "FunctionArn": function_arn,
+        "TimeoutSeconds": settings.service_timeout_seconds,
+        "Retries": settings.max_attempts - 1,
+        "RetryDelaysSeconds": settings.retry_delays(),
+        "StoreFaultPolicy": settings.store_fault_policy.upper(),
+        "Policy": {
+            "OpenDurationSeconds": settings.open_duration_seconds,
+            "FailureThreshold": settings.failure_threshold,
+            "FailureWindowSeconds": settings.failure_window_seconds,
+            "HalfOpenProbes": settings.half_open_probes,
+            "ProbeLeaseSeconds": settings.worst_case_seconds() + PROBE_LEASE_MARGIN_SECONDS,
+            "OpenDurationGrowth": settings.open_duration_growth,
+            "MaxOpenDurationSeconds": settings.max_open_duration_seconds,
+        },
+    }

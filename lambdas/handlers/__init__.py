@@ -1,1 +1,0 @@
-"""Lambda entry points: each parses its input, calls the rules, and uses ``breaker_core.store``."""

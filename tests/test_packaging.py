@@ -1,0 +1,156 @@
+"""What users install is the wheel: build it, install it into a fresh virtual environment, and use
+it from an empty folder that has nothing of this repository in it.
+
+The app built there is the README's own example ("Using the construct in your own CDK app"),
+taken from the README verbatim: an app with its own ``infra`` package that protects two
+services with the construct.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.harness import REPOSITORY
+
+pytestmark = pytest.mark.slow
+
+SECTION = "## Using the construct in your own CDK app"
+#: Each of the section's Python blocks starts with a comment naming its file.
+FILE_COMMENT = re.compile(r"\A# (?P<path>[\w/]+\.py)\n")
+
+
+def readme_app() -> dict[str, str]:
+    """The files of the README's example app, by path, exactly as the README shows them."""
+    text = (REPOSITORY / "README.md").read_text()
+    section = text[text.index(SECTION) :]
+    section = section[: section.index("\n## ", len(SECTION))]
+    files = {}
+    for block in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL):
+        match = FILE_COMMENT.match(block)
+        assert match, f"a Python block in the README's {SECTION!r} does not name its file:\n{block}"
+        files[match["path"]] = block
+    return files
+
+
+def run(command: list[str | Path], *, cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", out, REPOSITORY], cwd=out)
+    (built,) = out.glob("circuit_breaker-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the wheel and its cdk and cli extras; returns its bin/."""
+    environment = tmp_path_factory.mktemp("venv")
+    venv.create(environment, with_pip=True)
+    bin_dir = environment / "bin"
+    run([bin_dir / "python", "-m", "pip", "install", "--quiet", f"{wheel}[cdk,cli]"], cwd=environment)
+    return bin_dir
+
+
+def outside_env() -> dict[str, str]:
+    """This process's environment without anything that points back into the checkout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CDK_CONTEXT_JSON")}
+    env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
+    return env
+
+
+def test_the_wheel_claims_one_import_name_and_carries_the_workflow_and_the_lambda_code(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        top_level = archive.read(next(n for n in names if n.endswith(".dist-info/top_level.txt"))).decode().split()
+
+    assert top_level == ["circuit_breaker"]
+    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {
+        "circuit_breaker"
+    }
+    assert "circuit_breaker/statemachine/circuit_breaker.asl.json" in names
+    assert {
+        "circuit_breaker/lambdas/record_failure.py",
+        "circuit_breaker/lambdas/claim_probe.py",
+        "circuit_breaker/lambdas/stream_mirror.py",
+        "circuit_breaker/lambdas/demo_service.py",
+        "circuit_breaker/core/transitions.py",
+        "circuit_breaker/cdk/demo_app.py",
+        "circuit_breaker/py.typed",
+    } <= set(names)
+
+
+def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
+    installed: Path, tmp_path: Path
+) -> None:
+    # GIVEN an empty folder with the README's app, which has an infra package of its own
+    for path, text in readme_app().items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    (tmp_path / "infra" / "__init__.py").write_text("")
+    assert sorted(readme_app()) == ["app.py", "infra/orders_stack.py"]
+    where = run(
+        [installed / "python", "-c", "import circuit_breaker, infra; print(circuit_breaker.__file__, infra.__file__)"],
+        cwd=tmp_path,
+        env=outside_env(),
+    ).split()
+    assert Path(where[0]).is_relative_to(installed.parent) and Path(where[1]).is_relative_to(tmp_path)
+
+    # WHEN it is synthesized with the wheel's construct
+    out = tmp_path / "cdk.out"
+    run([installed / "python", "app.py"], cwd=tmp_path, env={**outside_env(), "CDK_OUTDIR": str(out)})
+
+    # THEN the workflow routes both services, each to its own function and settings
+    template = json.loads((out / "Orders.template.json").read_text())
+    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    definition = json.loads(machine["Properties"]["DefinitionString"])
+    routes = {c["StringEquals"]: c["Next"] for c in definition["States"]["RouteService"]["Choices"]}
+    assert routes == {"inventory": "Configure inventory", "orders": "Configure orders"}
+    timeouts = {name: definition["States"][state]["Result"]["TimeoutSeconds"] for name, state in routes.items()}
+    assert timeouts == {"inventory": 10, "orders": 3}
+    assert machine["Properties"]["StateMachineType"] == "EXPRESS"
+    # ... and the breaker's functions ship the package's Lambda code, found inside the wheel
+    handlers = {
+        r["Properties"]["Handler"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].startswith("circuit_breaker.")
+    }
+    assert handlers == {
+        "circuit_breaker.lambdas.record_failure.handler",
+        "circuit_breaker.lambdas.claim_probe.handler",
+        "circuit_breaker.lambdas.stream_mirror.handler",
+    }
+    manifest = json.loads((out / "Orders.assets.json").read_text())
+    shipped = {
+        str(file.relative_to(out / asset["source"]["path"]))
+        for asset in manifest["files"].values()
+        if asset["source"].get("packaging") == "zip"
+        for file in (out / asset["source"]["path"]).rglob("*.py")
+    }
+    assert "circuit_breaker/lambdas/record_failure.py" in shipped
+    assert (
+        not {"circuit_breaker/client.py", "circuit_breaker/cli.py", "circuit_breaker/lambdas/demo_service.py"} & shipped
+    )
+
+
+def test_breaker_help_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    output = run([installed / "breaker", "--help"], cwd=tmp_path, env=outside_env())
+
+    assert "Call services through the serverless circuit breaker" in output
+    for command in ("invoke", "status", "open", "close", "local", "demo"):
+        assert command in output
