@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from circuit_breaker.contract import EXPRESS_MAX_SECONDS
+from circuit_breaker.core.transitions import Policy
 
 CONTEXT_KEY = "circuit-breaker"
 
@@ -22,6 +23,10 @@ CONTEXT_KEY = "circuit-breaker"
 SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 STORE_FAULT_POLICIES = ("call", "fail_fast")
+
+#: The circuit rules' defaults live with the rules (the Lambdas' ``Policy``); the settings below
+#: that are not rules (timeouts, retries, store faults) have theirs here.
+_RULES = Policy()
 
 
 class SettingsError(ValueError):
@@ -32,7 +37,7 @@ class SettingsError(ValueError):
 class BreakerSettings:
     """How one service is protected. All durations are whole seconds."""
 
-    open_duration_seconds: int = 30
+    open_duration_seconds: int = _RULES.open_duration_seconds
     """How long a circuit stays open after it opens."""
     service_timeout_seconds: int = 3
     """How long one attempt may take before it counts as failed (``States.Timeout``)."""
@@ -44,15 +49,15 @@ class BreakerSettings:
     """Calls per execution, the first one included (3 = one call and up to two retries)."""
     max_retry_delay_seconds: int = 60
     """No single wait between attempts is longer than this."""
-    failure_threshold: int = 1
+    failure_threshold: int = _RULES.failure_threshold
     """Failed executions within ``failure_window_seconds`` that open the circuit."""
-    failure_window_seconds: int = 60
+    failure_window_seconds: int = _RULES.failure_window_seconds
     """The rolling window in which failed executions are counted."""
-    half_open_probes: int = 1
+    half_open_probes: int = _RULES.half_open_probes
     """Executions let through to probe the service once an open period is over."""
-    open_duration_growth: float = 1.0
+    open_duration_growth: float = _RULES.open_duration_growth
     """Each consecutive re-open (a failed probe) multiplies the open period by this (1.0: off)."""
-    max_open_duration_seconds: int = 600
+    max_open_duration_seconds: int = _RULES.max_open_duration_seconds
     """The longest an open period grows to."""
     store_fault_policy: str = "call"
     """When the CircuitStatus table cannot be read: ``call`` the service anyway, or ``fail_fast``."""

@@ -15,7 +15,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from circuit_breaker.core import rules
-from circuit_breaker.core.transitions import Circuit, Phase, Policy, ProbeDecision, claim_probe
+from circuit_breaker.core.model import CircuitState
+from circuit_breaker.core.transitions import Circuit, Policy, ProbeDecision, claim_probe
 
 from .observability import count, logger
 from .table import circuit_store
@@ -49,12 +50,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def fast_fail_cause(service: str, circuit: Circuit, now: float) -> str:
     """The same words the workflow uses for a fast fail, for the cases only this function sees."""
-    phase = circuit.phase(now)
-    if phase is Phase.FORCED_OPEN and circuit.expiry is None:
+    state = circuit.state(now)
+    if state is CircuitState.FORCED_OPEN and circuit.expiry is None:
         return (
             f"Circuit held open for service {service} by an operator until further notice: the service was not called."
         )
-    if phase in (Phase.OPEN, Phase.FORCED_OPEN) and circuit.expiry is not None:
+    if state in (CircuitState.OPEN, CircuitState.FORCED_OPEN) and circuit.expiry is not None:
         return (
             f"Circuit open for service {service} until {rules.iso_timestamp(circuit.expiry)}: "
             "the service was not called. Retry after that time."

@@ -286,7 +286,7 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @invariant()
     def both_agree_on_what_a_caller_sees(self) -> None:
-        assert self.circuit.phase(self.now).value == self.reference.sees(self.now)
+        assert self.circuit.state(self.now).value == self.reference.sees(self.now)
 
     @invariant()
     def the_item_stays_small(self) -> None:

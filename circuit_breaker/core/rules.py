@@ -64,6 +64,23 @@ def failure_expiry(now: float, open_duration_seconds: int) -> int:
     return math.ceil(now) + open_duration_seconds
 
 
+def circuit_state(forced: str | None, expiry: int | None, now: float) -> CircuitState:
+    """What a caller finds: the one rule for a circuit's state, from its valid ``Forced`` and
+    ``ExpiryTimeStamp`` (the workflow's IsCircuitClosed reads an item the same way).
+
+    An expiry in the past means half-open: its time is up, but no success has closed it yet
+    (TTL may not have deleted it either), so the next call probes the service. A forced open
+    without an expiry is held open until further notice; with one, it ends like any open period.
+    """
+    if forced == model.FORCED_CLOSED:
+        return CircuitState.FORCED_CLOSED
+    if forced == model.FORCED_OPEN and (expiry is None or expiry > now):
+        return CircuitState.FORCED_OPEN
+    if expiry is None:
+        return CircuitState.CLOSED
+    return CircuitState.OPEN if expiry > now else CircuitState.HALF_OPEN
+
+
 def view(service: str, item: Mapping[str, Any] | None, now: float) -> CircuitView:
     """What a caller sees for ``service`` at ``now``, read from its item the way the workflow reads it."""
     if not item:
@@ -82,20 +99,9 @@ def view(service: str, item: Mapping[str, Any] | None, now: float) -> CircuitVie
     if forced not in (None, model.FORCED_OPEN, model.FORCED_CLOSED):
         problem = f"{model.FORCED} must be {model.FORCED_OPEN!r} or {model.FORCED_CLOSED!r}, not {forced!r}"
         forced = None
-    if forced == model.FORCED_CLOSED:
-        return CircuitView(service=service, state=CircuitState.FORCED_CLOSED, problem=problem, **details)
-    if forced == model.FORCED_OPEN and expiry is None:
-        # Held open until further notice (the workflow reads a forced item without a valid
-        # expiry the same way).
-        return CircuitView(service=service, state=CircuitState.FORCED_OPEN, problem=problem, **details)
-    if expiry is not None and expiry > now:
-        state = CircuitState.FORCED_OPEN if forced == model.FORCED_OPEN else CircuitState.OPEN
-        return CircuitView(service=service, state=state, open_until=expiry, problem=problem, **details)
-    if expiry is not None:
-        # Its time is up but no success has closed it yet (TTL may not have deleted it either):
-        # the next call probes the service.
-        return CircuitView(service=service, state=CircuitState.HALF_OPEN, open_until=expiry, problem=problem, **details)
-    return CircuitView(service=service, state=CircuitState.CLOSED, problem=problem, **details)
+    state = circuit_state(forced, expiry, now)
+    open_until = None if state is CircuitState.FORCED_CLOSED else expiry  # forced closed: no open period
+    return CircuitView(service=service, state=state, open_until=open_until, problem=problem, **details)
 
 
 def truncate_cause(cause: str | None) -> str:

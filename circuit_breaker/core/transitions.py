@@ -23,13 +23,14 @@ from typing import Any
 from circuit_breaker.core import model, rules
 from circuit_breaker.core.model import CircuitState, CorruptItemError
 
-#: The states a caller can find a circuit in: the same names the CLI and the client show.
-Phase = CircuitState
-
 
 @dataclass(frozen=True, kw_only=True)
 class Policy:
-    """A service's breaker settings that the transitions use (all durations in seconds)."""
+    """A service's breaker settings that the transitions use (all durations in seconds).
+
+    These defaults are the breaker's defaults: the construct's ``BreakerSettings`` takes its own
+    from here, and writes every field into the workflow (``$.Service.Policy``).
+    """
 
     open_duration_seconds: int = 30
     failure_threshold: int = 1
@@ -44,12 +45,12 @@ class Policy:
         """From the workflow's ``$.Service.Policy`` (CamelCase keys)."""
         return cls(
             open_duration_seconds=int(raw["OpenDurationSeconds"]),
-            failure_threshold=int(raw.get("FailureThreshold", 1)),
-            failure_window_seconds=int(raw.get("FailureWindowSeconds", 60)),
-            half_open_probes=int(raw.get("HalfOpenProbes", 1)),
-            probe_lease_seconds=int(raw.get("ProbeLeaseSeconds", 30)),
-            open_duration_growth=float(raw.get("OpenDurationGrowth", 1.0)),
-            max_open_duration_seconds=int(raw.get("MaxOpenDurationSeconds", 600)),
+            failure_threshold=int(raw["FailureThreshold"]),
+            failure_window_seconds=int(raw["FailureWindowSeconds"]),
+            half_open_probes=int(raw["HalfOpenProbes"]),
+            probe_lease_seconds=int(raw["ProbeLeaseSeconds"]),
+            open_duration_growth=float(raw["OpenDurationGrowth"]),
+            max_open_duration_seconds=int(raw["MaxOpenDurationSeconds"]),
         )
 
     def open_duration(self, opens_before: int) -> int:
@@ -92,14 +93,8 @@ class Circuit:
             exists=True,
         )
 
-    def phase(self, now: float) -> Phase:
-        if self.forced == model.FORCED_CLOSED:
-            return Phase.FORCED_CLOSED
-        if self.forced == model.FORCED_OPEN and (self.expiry is None or self.expiry > now):
-            return Phase.FORCED_OPEN
-        if self.expiry is not None:
-            return Phase.OPEN if self.expiry > now else Phase.HALF_OPEN
-        return Phase.CLOSED
+    def state(self, now: float) -> CircuitState:
+        return rules.circuit_state(self.forced, self.expiry, now)
 
     def active_probes(self, now: float) -> dict[str, int]:
         return {execution: lease for execution, lease in self.probes.items() if lease > now}
@@ -126,14 +121,14 @@ class ProbeDecision(enum.StrEnum):
 
 def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | None, FailureOutcome]:
     """A failed execution (every attempt failed). Returns the new circuit (``None``: no write)."""
-    phase = circuit.phase(now)
-    if phase in (Phase.FORCED_OPEN, Phase.FORCED_CLOSED):
+    state = circuit.state(now)
+    if state in (CircuitState.FORCED_OPEN, CircuitState.FORCED_CLOSED):
         return None, FailureOutcome.FORCED
-    if phase is Phase.OPEN:
+    if state is CircuitState.OPEN:
         # The first recorded failure defined the expiry; later ones never push it out.
         return None, FailureOutcome.ALREADY_OPEN
     at = math.ceil(now)
-    if phase is Phase.HALF_OPEN:
+    if state is CircuitState.HALF_OPEN:
         duration = policy.open_duration(circuit.opens)
         reopened = replace(
             circuit,
@@ -157,10 +152,10 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
 
 def claim_probe(circuit: Circuit, now: float, policy: Policy, execution: str) -> tuple[Circuit | None, ProbeDecision]:
     """An execution found the circuit's time up: may it probe the service?"""
-    phase = circuit.phase(now)
-    if phase in (Phase.CLOSED, Phase.FORCED_CLOSED):
+    state = circuit.state(now)
+    if state in (CircuitState.CLOSED, CircuitState.FORCED_CLOSED):
         return None, ProbeDecision.CALL
-    if phase in (Phase.OPEN, Phase.FORCED_OPEN):
+    if state in (CircuitState.OPEN, CircuitState.FORCED_OPEN):
         return None, ProbeDecision.OPEN
     active = circuit.active_probes(now)
     if execution in active:
@@ -179,7 +174,7 @@ def on_success(circuit: Circuit, now: float, probe: bool) -> Circuit | None:
     the open period, which is the probe's success; this function is the same rule, for the
     model and the property tests.
     """
-    if probe and circuit.phase(now) is Phase.HALF_OPEN:
+    if probe and circuit.state(now) is CircuitState.HALF_OPEN:
         return Circuit()
     return circuit
 
