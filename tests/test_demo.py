@@ -23,21 +23,21 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
+from circuit_breaker.core.model import CircuitState
 from circuit_breaker.demo import (
     LOCAL_DEMO_CONTEXT,
     CallRecord,
-    CircuitChange,
-    CircuitPhase,
+    CircuitTransition,
     DemoError,
     DemoRecording,
     DemoSummary,
     Outcome,
-    Phase,
     Scenario,
     ServiceCall,
     ServiceCallCount,
     ServiceRecords,
     ServiceSettings,
+    StoryPhase,
     call_tag,
     default_phases,
     deployed_target,
@@ -47,8 +47,8 @@ from circuit_breaker.demo import (
     summarize,
     summary_table,
 )
-from circuit_breaker.demo_chart import write_chart
-from circuit_breaker.local.server import LocalBreaker
+from circuit_breaker.demo.chart import write_chart
+from circuit_breaker.local import LocalBreaker
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -112,17 +112,17 @@ def test_the_circuit_opens_during_the_outage_and_closes_after_recovery(short_run
     assert summary.recording is not None
     scenario = summary.recording.scenario
     changes = summary.recording.changes
-    phases = [change.phase for change in changes]
+    phases = [change.state for change in changes]
 
-    assert phases[0] is CircuitPhase.CLOSED
-    assert CircuitPhase.OPEN in phases
-    first_open = next(change for change in changes if change.phase is CircuitPhase.OPEN)
+    assert phases[0] is CircuitState.CLOSED
+    assert CircuitState.OPEN in phases
+    first_open = next(change for change in changes if change.state is CircuitState.OPEN)
     assert first_open.at >= scenario.outage_start
     assert first_open.open_until is not None
     assert summary.times_opened >= 1
 
     assert summary.closed_at_end
-    assert changes[-1].phase is CircuitPhase.CLOSED
+    assert changes[-1].state is CircuitState.CLOSED
     assert changes[-1].at >= scenario.outage_end
     assert summary.recovery_to_close_seconds is not None
 
@@ -136,15 +136,15 @@ def test_callers_fail_fast_while_the_circuit_is_open(short_run: ShortRun) -> Non
     recording = summary.recording
     assert recording is not None
     # Healthy calls succeed; outage calls never do.
-    assert all(c.outcome is Outcome.OK for c in recording.calls if c.phase is Phase.HEALTHY)
-    assert not any(c.outcome is Outcome.OK for c in recording.calls if c.phase is Phase.OUTAGE)
+    assert all(c.outcome is Outcome.OK for c in recording.calls if c.phase is StoryPhase.HEALTHY)
+    assert not any(c.outcome is Outcome.OK for c in recording.calls if c.phase is StoryPhase.OUTAGE)
     assert all(c.timed_out for c in recording.calls if c.outcome is Outcome.FAILED)
 
 
 def test_calls_made_while_the_circuit_is_open_never_reach_the_service(short_run: ShortRun) -> None:
     recording = short_run.summary.recording
     assert recording is not None
-    first_open = next(change for change in recording.changes if change.phase is CircuitPhase.OPEN)
+    first_open = next(change for change in recording.changes if change.state is CircuitState.OPEN)
     assert first_open.open_until is not None
     # The open period on the demo's clock, narrowed by half a second at each end so that the
     # watcher's polling and the whole-second expiry cannot blur it. A call reads the circuit
@@ -334,7 +334,7 @@ def test_with_credentials_but_no_stack_the_demo_plays_locally(
         raise Started
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr("circuit_breaker.local.server.LocalBreaker", local_breaker)
+    monkeypatch.setattr("circuit_breaker.local.LocalBreaker", local_breaker)
     console = Console(file=io.StringIO(), width=200, color_system=None)
     with pytest.raises(Started):
         run_demo(where="auto", stack_name="NoSuchStack", out_dir=tmp_path, console=console)
@@ -349,17 +349,17 @@ def test_with_credentials_but_no_stack_the_demo_plays_locally(
 def test_the_scenario_plays_three_phases_with_their_payloads() -> None:
     scenario = Scenario(outage="fail", healthy_seconds=10, outage_seconds=30, recovered_seconds=15)
     assert [scenario.phase_at(t) for t in (0, 9.9, 10, 39.9, 40, 55)] == [
-        Phase.HEALTHY,
-        Phase.HEALTHY,
-        Phase.OUTAGE,
-        Phase.OUTAGE,
-        Phase.RECOVERED,
-        Phase.RECOVERED,
+        StoryPhase.HEALTHY,
+        StoryPhase.HEALTHY,
+        StoryPhase.OUTAGE,
+        StoryPhase.OUTAGE,
+        StoryPhase.RECOVERED,
+        StoryPhase.RECOVERED,
     ]
     assert scenario.total_seconds == 55
-    assert scenario.payload(Phase.HEALTHY) == {"mode": "ok", "delayMs": 100}
-    assert scenario.payload(Phase.OUTAGE)["mode"] == "fail"
-    assert Scenario(outage="slow").payload(Phase.OUTAGE) == {"mode": "slow", "delayMs": 5000}
+    assert scenario.payload(StoryPhase.HEALTHY) == {"mode": "ok", "delayMs": 100}
+    assert scenario.payload(StoryPhase.OUTAGE)["mode"] == "fail"
+    assert Scenario(outage="slow").payload(StoryPhase.OUTAGE) == {"mode": "slow", "delayMs": 5000}
 
 
 def test_phase_durations_follow_the_deployed_settings() -> None:
@@ -386,38 +386,38 @@ def test_bad_options_are_refused_before_anything_starts(options: dict[str, Any])
         run_demo(where="local", **options)
 
 
-def _change(at: float, phase: CircuitPhase) -> CircuitChange:
-    return CircuitChange(at=at, phase=phase)
+def _change(at: float, state: CircuitState) -> CircuitTransition:
+    return CircuitTransition(at=at, state=state)
 
 
 def test_open_periods_and_the_time_to_close() -> None:
     changes = [
-        _change(0, CircuitPhase.CLOSED),
-        _change(14, CircuitPhase.OPEN),
-        _change(19, CircuitPhase.HALF_OPEN),
-        _change(22, CircuitPhase.OPEN),
-        _change(27, CircuitPhase.HALF_OPEN),
-        _change(44, CircuitPhase.CLOSED),
+        _change(0, CircuitState.CLOSED),
+        _change(14, CircuitState.OPEN),
+        _change(19, CircuitState.HALF_OPEN),
+        _change(22, CircuitState.OPEN),
+        _change(27, CircuitState.HALF_OPEN),
+        _change(44, CircuitState.CLOSED),
     ]
     assert open_periods(changes, end=60) == [(14, 19), (22, 27)]
     assert recovery_to_close(changes, recovered_at=40) == 4
     assert recovery_to_close(changes[:4], recovered_at=40) is None  # still open at the end
-    assert recovery_to_close([_change(0, CircuitPhase.CLOSED)], recovered_at=40) is None  # never opened
+    assert recovery_to_close([_change(0, CircuitState.CLOSED)], recovered_at=40) is None  # never opened
     assert open_periods(changes[:2], end=60) == [(14, 60)]
 
 
-def _call(number: int, phase: Phase, outcome: Outcome) -> CallRecord:
+def _call(number: int, phase: StoryPhase, outcome: Outcome) -> CallRecord:
     return CallRecord(caller=1, number=number, started=number, ended=number + 0.5, phase=phase, outcome=outcome)
 
 
 def test_summarize_counts_calls_and_service_calls_and_draws_them(tmp_path: Path) -> None:
     scenario = Scenario(healthy_seconds=2, outage_seconds=4, recovered_seconds=2)
     calls = [
-        _call(1, Phase.HEALTHY, Outcome.OK),
-        _call(2, Phase.OUTAGE, Outcome.FAILED),
-        _call(3, Phase.OUTAGE, Outcome.FAST_FAILED),
-        _call(4, Phase.OUTAGE, Outcome.FAST_FAILED),
-        _call(7, Phase.RECOVERED, Outcome.OK),
+        _call(1, StoryPhase.HEALTHY, Outcome.OK),
+        _call(2, StoryPhase.OUTAGE, Outcome.FAILED),
+        _call(3, StoryPhase.OUTAGE, Outcome.FAST_FAILED),
+        _call(4, StoryPhase.OUTAGE, Outcome.FAST_FAILED),
+        _call(7, StoryPhase.RECOVERED, Outcome.OK),
     ]
     hits = [
         ServiceCall(at=1.1, while_down=False, call=(1, 1)),
@@ -429,7 +429,7 @@ def test_summarize_counts_calls_and_service_calls_and_draws_them(tmp_path: Path)
     recording = DemoRecording(
         scenario=scenario,
         calls=calls,
-        changes=[_change(0, CircuitPhase.CLOSED), _change(3, CircuitPhase.OPEN), _change(7.2, CircuitPhase.CLOSED)],
+        changes=[_change(0, CircuitState.CLOSED), _change(3, CircuitState.OPEN), _change(7.2, CircuitState.CLOSED)],
         service_counts=[ServiceCallCount(source="execution histories", calls=hits)],
         duration_seconds=8,
     )
@@ -458,8 +458,8 @@ def test_summarize_counts_calls_and_service_calls_and_draws_them(tmp_path: Path)
 def test_without_any_record_the_table_says_so() -> None:
     recording = DemoRecording(
         scenario=Scenario(),
-        calls=[_call(1, Phase.HEALTHY, Outcome.OK)],
-        changes=[_change(0, CircuitPhase.CLOSED)],
+        calls=[_call(1, StoryPhase.HEALTHY, Outcome.OK)],
+        changes=[_change(0, CircuitState.CLOSED)],
         service_counts=[],
         duration_seconds=1,
     )

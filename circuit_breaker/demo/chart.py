@@ -17,10 +17,14 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from circuit_breaker.demo import DemoSummary, Outcome, ServiceCallCount, open_periods
+from circuit_breaker.demo.recording import Outcome
+from circuit_breaker.demo.summary import open_periods
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from circuit_breaker.demo.records import ServiceCallCount
+    from circuit_breaker.demo.summary import DemoSummary
 
 OUTCOME_COLOURS = {
     Outcome.OK: "#2ca02c",

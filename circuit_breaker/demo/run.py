@@ -1,0 +1,255 @@
+"""The whole demo: ``run_demo`` (what ``breaker demo`` calls) picks where to run, and ``play_demo``
+plays the story there and presents it (timeline, summary table, chart); ``DemoOptions`` holds what
+was asked. While the in-process emulator runs, its threads' output is kept off the timeline
+(``_emulator_output_to``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
+
+from circuit_breaker.contract import DEFAULT_STACK_NAME, DEMO_SERVICE
+from circuit_breaker.core.model import CircuitState
+from circuit_breaker.demo.console import TimelinePrinter, summary_table
+from circuit_breaker.demo.errors import DemoError
+from circuit_breaker.demo.recording import DEFAULT_CALLERS, DEFAULT_PAUSE_SECONDS, DemoRecording, DemoRun
+from circuit_breaker.demo.scenario import DEFAULT_HEALTHY_SECONDS, OutageKind, Scenario, default_phases
+from circuit_breaker.demo.summary import DemoSummary, summarize
+from circuit_breaker.demo.targets import LOCAL_DEMO_CONTEXT, DemoTarget, deployed_target, local_target
+from circuit_breaker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from circuit_breaker.demo.targets import ServiceSettings
+    from circuit_breaker.local import LocalBreaker
+
+DEFAULT_OUT_DIR = Path("demo-output")
+CHART_NAME = "breaker-demo.png"
+#: Where the in-process emulator's own output (moto's and the Lambdas' log lines) goes.
+EMULATOR_LOG = "emulator.log"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    """What ``run_demo`` was asked for; durations left ``None`` follow the deployed settings."""
+
+    callers: int = DEFAULT_CALLERS
+    outage: OutageKind = "slow"
+    healthy_seconds: float = DEFAULT_HEALTHY_SECONDS
+    outage_seconds: float | None = None
+    recovered_seconds: float | None = None
+    pause_seconds: float = DEFAULT_PAUSE_SECONDS
+    out_dir: Path = DEFAULT_OUT_DIR
+    show_calls: bool = True
+    chart: bool = True
+
+    def __post_init__(self) -> None:
+        if self.callers < 1:
+            raise DemoError("callers must be at least 1")
+        if self.pause_seconds < 0:
+            raise DemoError("the pause between calls must not be negative")
+        self.scenario(None)  # the phases' own checks
+
+    def scenario(self, settings: ServiceSettings | None) -> Scenario:
+        default_outage, default_recovered = default_phases(settings)
+        return Scenario(
+            outage=self.outage,
+            healthy_seconds=float(self.healthy_seconds),
+            outage_seconds=float(self.outage_seconds if self.outage_seconds is not None else default_outage),
+            recovered_seconds=float(
+                self.recovered_seconds if self.recovered_seconds is not None else default_recovered
+            ),
+        )
+
+
+def run_demo(
+    *,
+    callers: int = DEFAULT_CALLERS,
+    outage: OutageKind = "slow",
+    healthy_seconds: float = DEFAULT_HEALTHY_SECONDS,
+    outage_seconds: float | None = None,
+    recovered_seconds: float | None = None,
+    pause_seconds: float = DEFAULT_PAUSE_SECONDS,
+    out_dir: Path | str = DEFAULT_OUT_DIR,
+    console: Console | None = None,
+    local: LocalBreaker | None = None,
+    where: Literal["auto", "local", "aws"] = "auto",
+    stack_name: str = DEFAULT_STACK_NAME,
+    show_calls: bool = True,
+    chart: bool = True,
+) -> DemoSummary:
+    """Play the outage story and return its numbers; print the timeline and the summary table on
+    ``console`` and write the chart to ``out_dir``.
+
+    Where it runs: against ``local`` when one is given. Otherwise ``where="local"`` starts an
+    in-process emulator with ``LOCAL_DEMO_SETTINGS`` (and stops it afterwards), ``where="aws"``
+    uses the deployed stack ``stack_name`` (AWS, or the emulator at ``AWS_ENDPOINT_URL``), and
+    ``where="auto"`` picks the deployed stack when ``AWS_ENDPOINT_URL`` is set or AWS
+    credentials are found, and the local emulator otherwise. The outage and recovered durations
+    default to what the deployed settings need (30 s and 15 s with the local demo settings).
+    """
+    from rich.console import Console
+
+    options = DemoOptions(
+        callers=callers,
+        outage=outage,
+        healthy_seconds=healthy_seconds,
+        outage_seconds=outage_seconds,
+        recovered_seconds=recovered_seconds,
+        pause_seconds=pause_seconds,
+        out_dir=Path(out_dir),
+        show_calls=show_calls,
+        chart=chart,
+    )
+    console = console or Console()
+    if local is not None:
+        return play_demo(local_target(local), options, console)
+    if where == "aws" or (where == "auto" and _aws_configured()):
+        try:
+            target = deployed_target(stack_name=stack_name)
+        except ConfigurationError as exc:
+            if where == "aws" or os.environ.get("AWS_ENDPOINT_URL"):
+                raise
+            # Credentials but no stack (or a region without one): the story still plays locally.
+            console.print(f"[yellow]{exc}[/]\nPlaying the story on a local emulator instead.")
+        else:
+            return play_demo(target, options, console)
+    from circuit_breaker.local import LocalBreaker
+
+    started = time.monotonic()
+    with console.status("Starting the local emulator: synthesizing the CDK app and deploying it into moto..."):
+        emulator = LocalBreaker(context_overrides=LOCAL_DEMO_CONTEXT).start()
+    try:
+        console.print(f"Local emulator ready at {emulator.endpoint_url} ({time.monotonic() - started:.1f} s)")
+        return play_demo(local_target(emulator), options, console)
+    finally:
+        emulator.stop()
+
+
+def _aws_configured() -> bool:
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return True
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
+
+
+def play_demo(target: DemoTarget, options: DemoOptions, console: Console) -> DemoSummary:
+    """Play the story against ``target``: the part of ``run_demo`` after the target is chosen."""
+    scenario = options.scenario(target.settings)
+    run = DemoRun(
+        target.client,
+        scenario,
+        callers=options.callers,
+        pause_seconds=options.pause_seconds,
+        settings=target.settings,
+    )
+    console.print(f"[bold]breaker demo[/] against {target.name}")
+    if target.settings is not None:
+        console.print(f"payment: {target.settings.describe()}")
+    console.print(
+        f"{run.callers} callers, each calling again {run.pause_seconds:g} s after its last answer; "
+        f"healthy {scenario.healthy_seconds:g} s -> outage ({scenario.outage}) {scenario.outage_seconds:g} s "
+        f"-> recovered {scenario.recovered_seconds:g} s"
+    )
+    initial = target.client.status(DEMO_SERVICE)
+    if initial.state is not CircuitState.CLOSED:
+        console.print(
+            f"[yellow]The payment circuit is {initial.state.value} at the start; the story assumes it is "
+            "closed (`breaker close payment`).[/]"
+        )
+
+    started = time.monotonic()
+    quiet = (
+        _emulator_output_to(options.out_dir / EMULATOR_LOG, console) if target.in_process else contextlib.nullcontext()
+    )
+    with quiet:
+        run.play(TimelinePrinter(console, show_calls=options.show_calls))
+        with console.status("Reading what reached the service from the platform's records..."):
+            counts = target.records.collect(run, scenario) if target.records else []
+    recording = DemoRecording(
+        scenario=scenario,
+        calls=sorted(run.calls, key=lambda c: c.started),
+        changes=list(run.changes),
+        service_counts=counts,
+        duration_seconds=time.monotonic() - started,
+        started_at=run.started_at,
+    )
+    summary = summarize(recording, target=target.name, settings=target.settings, callers=run.callers)
+    if options.chart:
+        from circuit_breaker.demo.chart import write_chart
+
+        summary = replace(summary, chart_path=write_chart(summary, options.out_dir / CHART_NAME))
+    console.print(summary_table(summary))
+    if summary.chart_path is not None:
+        console.print(f"Chart: {summary.chart_path}")
+    return summary
+
+
+class _ThreadFilter:
+    """A stand-in for ``sys.stdout``/``sys.stderr`` that lets the demo's own thread through and
+    sends every other thread's writes (the in-process emulator's) to a log file instead."""
+
+    def __init__(self, real: TextIO, log: TextIO, owner: int) -> None:
+        self.real = real
+        self.log = log
+        self.owner = owner
+        self.active = True
+        self.encoding = real.encoding
+
+    def write(self, text: str) -> int:
+        if not self.active or threading.get_ident() == self.owner:
+            return self.real.write(text)
+        with contextlib.suppress(ValueError):  # the log may close while a late thread writes
+            self.log.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+        with contextlib.suppress(ValueError):
+            self.log.flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@contextlib.contextmanager
+def _emulator_output_to(log_path: Path, console: Console) -> Iterator[None]:
+    """Keep the in-process emulator's own output off the timeline, in ``log_path`` instead:
+    moto's log line for every failed state, and the breaker's Lambdas' log and metric lines
+    (which on AWS go to CloudWatch). The Lambdas' Powertools logger is silenced as well, since
+    it may hold the real stdout from before."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # The console keeps writing where it writes now, from any thread (its spinner has its own).
+    console.file = console.file
+    owner = threading.get_ident()
+    function_logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "circuit-breaker"))
+    was_disabled = function_logger.disabled
+    with log_path.open("a", encoding="utf-8") as log:
+        filters = (_ThreadFilter(sys.stdout, log, owner), _ThreadFilter(sys.stderr, log, owner))
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = cast(TextIO, filters[0]), cast(TextIO, filters[1])
+        function_logger.disabled = True
+        try:
+            yield
+        finally:
+            function_logger.disabled = was_disabled
+            sys.stdout, sys.stderr = saved
+            for stream in filters:
+                stream.active = False
