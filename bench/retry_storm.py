@@ -13,45 +13,69 @@ Prints numbers, never asserts timings: this is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
-import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
-
-from circuit_breaker.local.assembly import synth  # noqa: E402
-from tests.harness import ScriptedService, deployed_breaker  # noqa: E402
+from circuit_breaker.contract import DEMO_SERVICE_OUTPUT, TABLE_OUTPUT
+from circuit_breaker.local import LocalBreaker
+from circuit_breaker.local.assembly import Assembly, synth
 
 
-class TimedService(ScriptedService):
-    """A dead service that remembers when each call reached it."""
+class ServiceDown(RuntimeError):
+    """What the dead service raises on every call."""
+
+
+class DeadService:
+    """The demo service, gone down: every call fails, and the time each call reached it is kept."""
 
     def __init__(self) -> None:
-        super().__init__(then="fail")
         self.times: list[float] = []
+        self._lock = threading.Lock()
 
-    def __call__(self, event, context):  # type: ignore[no-untyped-def]
-        self.times.append(time.monotonic())
-        return super().__call__(event, context)
+    def __call__(self, event: Any, context: Any) -> Any:
+        with self._lock:
+            self.times.append(time.monotonic())
+            n = len(self.times)
+        raise ServiceDown(f"the service is down (call {n})")
 
 
-def storm(assembly, callers: int, spread: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    service = TimedService()
+def finish(sfn: Any, arn: str, timeout: float) -> str | None:
+    """Wait for an execution's end; its error (``None`` when it succeeded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            error: str | None = described.get("error")
+            return error
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {arn} still running after {timeout} s")
+        time.sleep(0.01)
+
+
+def storm(assembly: Assembly, callers: int, spread: float) -> dict[str, float]:
+    service = DeadService()
     opened_at: list[float] = []
-    with deployed_breaker(assembly, service) as deployed:
+    with LocalBreaker(assembly=assembly) as local:
+        local.runtime.stand_in(local.stack.outputs[DEMO_SERVICE_OUTPUT], service)
+        table_name = local.stack.outputs[TABLE_OUTPUT]
+        machine_arn = local.stack.state_machine_arn
         stop = threading.Event()
 
-        table = deployed.session.client("dynamodb")
+        # Clients without the endpoint: moto answers them in this process, with no HTTP round trip.
+        table = local.session.client("dynamodb")
+        sfn = local.session.client("stepfunctions")
 
         def watch() -> None:
             while not stop.is_set() and not opened_at:
-                item = table.get_item(TableName=deployed.table_name, Key={"ServiceName": {"S": "payment"}}).get("Item")
+                item = table.get_item(TableName=table_name, Key={"ServiceName": {"S": "payment"}}).get("Item")
                 if item and "ExpiryTimeStamp" in item:
                     opened_at.append(time.monotonic())
                 time.sleep(0.005)
@@ -67,14 +91,17 @@ def storm(assembly, callers: int, spread: float) -> dict[str, float]:  # type: i
         def caller(i: int) -> None:
             barrier.wait()
             time.sleep(max(0.0, start + delays[i] - time.monotonic()))
-            arns[i] = deployed.start({"ServiceName": "payment", "Payload": {}})
+            body = json.dumps({"ServiceName": "payment", "Payload": {}})
+            arns[i] = sfn.start_execution(stateMachineArn=machine_arn, name=f"b-{uuid.uuid4()}", input=body)[
+                "executionArn"
+            ]
 
         threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        results = [deployed.wait(arn, timeout=120) for arn in arns]
+        errors = [finish(sfn, arn, timeout=120) for arn in arns]
         stop.set()
         watcher.join()
     opened = opened_at[0] if opened_at else float("inf")
@@ -83,8 +110,8 @@ def storm(assembly, callers: int, spread: float) -> dict[str, float]:  # type: i
         "last call reached the service after (s)": round(max(service.times) - start, 1),
         "calls reaching the dead service": len(service.times),
         "of which before the circuit opened": sum(1 for t in service.times if t < opened),
-        "executions that failed fast": sum(1 for r in results if r.error == "CircuitOpen"),
-        "executions that failed after trying": sum(1 for r in results if r.error not in (None, "CircuitOpen")),
+        "executions that failed fast": sum(1 for e in errors if e == "CircuitOpen"),
+        "executions that failed after trying": sum(1 for e in errors if e not in (None, "CircuitOpen")),
     }
 
 

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from circuit_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULATOR_SECRET_KEY
 from circuit_breaker.errors import ConfigurationError
-from circuit_breaker.local.server import EmulatorState, default_state_file
+from circuit_breaker.local.state import EmulatorState, default_state_file
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 

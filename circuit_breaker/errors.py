@@ -11,6 +11,7 @@
   JSON object); retrying will not help.
 - ``ConfigurationError``: the breaker cannot be reached at all (no credentials or region, the
   stack is not deployed, the local emulator is not running).
+- ``EmulatorError``: the local emulator could not be started, reached or stopped.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class ConfigurationError(BreakerError):
 
 class StackNotFoundError(ConfigurationError):
     """The breaker's CloudFormation stack (or its state machine or table) does not exist."""
+
+
+class EmulatorError(BreakerError):
+    """The local emulator could not be started, reached or stopped."""
 
 
 class CircuitOpenError(BreakerError):

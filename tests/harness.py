@@ -16,7 +16,8 @@ import boto3
 from moto import mock_aws
 
 from circuit_breaker.local.assembly import Assembly, merge_context
-from circuit_breaker.local.emulator import LambdaRuntime, LocalStack, deploy_stack
+from circuit_breaker.local.deploy import DeployedStack, deploy_stack
+from circuit_breaker.local.runtime import LambdaRuntime
 
 MOTO_CONFIG: Any = {
     "lambda": {"use_docker": False},
@@ -124,7 +125,7 @@ class Execution:
 class Breaker:
     """The deployed breaker on moto, with the handles a test needs."""
 
-    def __init__(self, session: Any, stack: LocalStack, runtime: LambdaRuntime, service: ScriptedService) -> None:
+    def __init__(self, session: Any, stack: DeployedStack, runtime: LambdaRuntime, service: ScriptedService) -> None:
         self.session = session
         self.stack = stack
         self.runtime = runtime

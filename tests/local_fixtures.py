@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from circuit_breaker.local.server import LocalBreaker
+from circuit_breaker.local.breaker import LocalBreaker
 
 DEMO_SERVICE = "payment"
 

@@ -11,9 +11,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from circuit_breaker.local.server import LocalBreaker
+    from circuit_breaker.local.breaker import LocalBreaker
 
-_EXPORTS = {"LocalBreaker": "circuit_breaker.local.server"}
+_EXPORTS = {"LocalBreaker": "circuit_breaker.local.breaker"}
 
 __all__ = ["LocalBreaker"]
 
