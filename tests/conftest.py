@@ -4,6 +4,9 @@
   the one workflow test that measures the default backoff).
 - ``fast_assembly``: the same app with small settings chosen through CDK context, as a user
   would (no retry waits, 1 s timeout), for workflow tests that should take milliseconds.
+- ``local``: the in-process emulator on the fast assembly (one per test module), with every
+  circuit closed before each test: the sync and async client tests share it. Modules that need
+  another emulator (quiet, with a state file) define their own ``local``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from circuit_breaker.local import LocalBreaker
 from circuit_breaker.local.assembly import Assembly, finish_synth, start_synth
 from tests.harness import Breaker, ScriptedService, deployed_breaker, repository_context
+from tests.local_fixtures import reset_circuits
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -99,3 +104,16 @@ def service() -> ScriptedService:
 def breaker(fast_assembly: Assembly, service: ScriptedService) -> Iterator[Breaker]:
     with deployed_breaker(fast_assembly, service) as deployed:
         yield deployed
+
+
+@pytest.fixture(scope="module")
+def emulator(fast_assembly: Assembly) -> Iterator[LocalBreaker]:
+    with LocalBreaker(assembly=fast_assembly) as running:
+        yield running
+
+
+@pytest.fixture
+def local(emulator: LocalBreaker) -> LocalBreaker:
+    """The module's emulator, with every circuit closed."""
+    reset_circuits(emulator)
+    return emulator

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from circuit_breaker.local import LocalBreaker
 from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.server import LocalBreaker
 from examples.fastapi_app import create_app
 from tests.local_fixtures import item, quiet_functions, reset_circuits, service_calls
 
@@ -64,7 +64,7 @@ def test_a_failing_service_is_502_then_the_open_circuit_is_503_with_retry_after(
 
 
 def test_a_circuit_held_open_is_503_without_retry_after(http: TestClient, local: LocalBreaker) -> None:
-    local.client().open("payment")
+    local.client().force_open("payment")
 
     response = http.post("/payments", json={"amount": 1})
 

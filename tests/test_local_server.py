@@ -15,16 +15,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from circuit_breaker.errors import EmulatorError
 from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.emulator import check_deployment
-from circuit_breaker.local.server import (
-    HEALTH_PATH,
-    EmulatorError,
-    EmulatorState,
-    LocalBreaker,
-    start_background,
-    sync_response,
-)
+from circuit_breaker.local.background import start_background
+from circuit_breaker.local.breaker import LocalBreaker
+from circuit_breaker.local.deploy import check_deployment
+from circuit_breaker.local.state import HEALTH_PATH, EmulatorState
+from circuit_breaker.local.sync_api import sync_response
 from tests.local_fixtures import DEMO_SERVICE, reset_circuits, service_calls
 
 
@@ -217,7 +214,7 @@ def test_botocore_sends_start_sync_execution_to_a_sync_host_unless_told_not_to(l
 
     assert _url_of_sync_call(default).startswith(local.endpoint_url.replace("http://", "http://sync-"))
     assert _url_of_sync_call(without_prefix).startswith(local.endpoint_url)
-    assert _url_of_sync_call(local.client()._client("stepfunctions")).startswith(local.endpoint_url)
+    assert _url_of_sync_call(local.client()._connection.client("stepfunctions")).startswith(local.endpoint_url)
 
 
 def test_against_aws_the_client_keeps_the_sync_host() -> None:
@@ -227,7 +224,9 @@ def test_against_aws_the_client_keeps_the_sync_host() -> None:
 
     client = BreakerClient(session=boto3.Session(region_name="eu-west-1"), state_machine_arn="arn:x", table_name="t")
 
-    assert _url_of_sync_call(client._client("stepfunctions")) == "https://sync-states.eu-west-1.amazonaws.com/"
+    assert (
+        _url_of_sync_call(client._connection.client("stepfunctions")) == "https://sync-states.eu-west-1.amazonaws.com/"
+    )
 
 
 # --------------------------------------------------------------------------- the response shape

@@ -1,12 +1,11 @@
-"""The Python client, sync and async, against the in-process emulator."""
+"""The sync client against the in-process emulator; ``test_client_async.py`` mirrors it for the
+async client, and ``test_client_results.py`` reads ``StartSyncExecution`` responses."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,33 +14,16 @@ import boto3
 import pytest
 
 from circuit_breaker.client import (
-    AsyncBreakerClient,
     BreakerClient,
     CircuitOpenError,
-    CircuitStoreUnavailableError,
     ConfigurationError,
     InvalidRequestError,
     ServiceCallError,
     StackNotFoundError,
-    result_from,
 )
 from circuit_breaker.core.model import CircuitState
-from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.server import LocalBreaker
-from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, item, reset_circuits, service_calls
-
-OPEN_SECONDS = 30  # the fast assembly's openDurationSeconds
-
-
-@pytest.fixture(scope="module")
-def local(fast_assembly: Assembly) -> Iterator[LocalBreaker]:
-    with LocalBreaker(assembly=fast_assembly) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _closed(local: LocalBreaker) -> None:
-    reset_circuits(local)
+from circuit_breaker.local import LocalBreaker
+from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, item, service_calls
 
 
 @pytest.fixture
@@ -160,7 +142,7 @@ def test_an_open_circuit_fails_fast_with_the_time_to_retry(client: BreakerClient
 
 
 def test_a_circuit_held_open_fails_fast_without_a_time_to_retry(client: BreakerClient, local: LocalBreaker) -> None:
-    change = client.open(DEMO_SERVICE, reason="maintenance")
+    change = client.force_open(DEMO_SERVICE, reason="maintenance")
     calls = service_calls(local)
 
     with pytest.raises(CircuitOpenError) as caught:
@@ -222,7 +204,7 @@ def test_a_payload_that_is_not_json_is_refused_before_calling(client: BreakerCli
 
 
 def test_status_and_list_read_the_circuits(client: BreakerClient, local: LocalBreaker) -> None:
-    assert [(v.service, v.state) for v in client.list()] == [("payment", CircuitState.CLOSED)]
+    assert [(v.service, v.state) for v in client.list_circuits()] == [("payment", CircuitState.CLOSED)]
 
     open_by_failure(client, local)
     view = client.status(DEMO_SERVICE)
@@ -231,7 +213,7 @@ def test_status_and_list_read_the_circuits(client: BreakerClient, local: LocalBr
     assert view.open_until == int(item(local)["ExpiryTimeStamp"])  # type: ignore[index]
     assert view.last_error == "PaymentFailed"
     assert "the payment provider is down" in (view.last_cause or "")
-    assert client.list() == [view]
+    assert client.list_circuits() == [view]
 
 
 def test_list_shows_circuits_of_services_that_are_no_longer_registered(
@@ -241,11 +223,22 @@ def test_list_shows_circuits_of_services_that_are_no_longer_registered(
     table.put_item(Item={"ServiceName": "retired", "ExpiryTimeStamp": Decimal(int(time.time()) + 60)})
     local.runtime.settle()
 
-    assert [(v.service, v.state) for v in client.list()] == [
+    assert [(v.service, v.state) for v in client.list_circuits()] == [
         ("payment", CircuitState.CLOSED),
         ("retired", CircuitState.OPEN),
     ]
     assert client.status("retired").state is CircuitState.OPEN
+
+
+def test_a_circuit_whose_open_period_is_over_reads_half_open(client: BreakerClient, local: LocalBreaker) -> None:
+    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(client.table_name)
+    expired = int(time.time()) - 5
+    table.put_item(Item={"ServiceName": "payment", "ExpiryTimeStamp": Decimal(expired)})
+    local.runtime.settle()
+
+    view = client.status(DEMO_SERVICE)
+
+    assert (view.state, view.open_until) == (CircuitState.HALF_OPEN, expired)
 
 
 def test_status_of_an_unknown_service_is_an_invalid_request(client: BreakerClient) -> None:
@@ -257,7 +250,7 @@ def test_open_for_a_while_then_calls_fail_fast_until_then(local: LocalBreaker) -
     now = time.time()
     client = BreakerClient(session=local.session, endpoint_url=local.endpoint_url, clock=lambda: now)
 
-    change = client.open(DEMO_SERVICE, for_seconds=600)
+    change = client.force_open(DEMO_SERVICE, for_seconds=600)
     with pytest.raises(CircuitOpenError) as caught:
         client.call(DEMO_SERVICE)
 
@@ -272,7 +265,7 @@ def test_open_for_a_while_then_calls_fail_fast_until_then(local: LocalBreaker) -
 def test_open_until_a_time(client: BreakerClient) -> None:
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
 
-    change = client.open(DEMO_SERVICE, until=until)
+    change = client.force_open(DEMO_SERVICE, until=until)
 
     assert change.after.open_until == int(until.timestamp())
     assert client.status(DEMO_SERVICE).state is CircuitState.FORCED_OPEN
@@ -289,14 +282,14 @@ def test_open_until_a_time(client: BreakerClient) -> None:
 )
 def test_open_refuses_a_time_it_cannot_use(client: BreakerClient, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
-        client.open(DEMO_SERVICE, **kwargs)
+        client.force_open(DEMO_SERVICE, **kwargs)
 
     assert client.status(DEMO_SERVICE).state is CircuitState.CLOSED
 
 
 def test_open_refuses_an_unknown_service(client: BreakerClient, local: LocalBreaker) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        client.open("refunds", for_seconds=60)
+        client.force_open("refunds", for_seconds=60)
 
     assert caught.value.error == "UnknownService"
     assert item(local, "refunds") is None
@@ -328,139 +321,3 @@ def test_a_circuit_forced_closed_always_calls_and_never_opens(client: BreakerCli
     assert service_calls(local) == calls + 6  # every call reached the service, with its retries
     assert client.status(DEMO_SERVICE).state is CircuitState.FORCED_CLOSED
     assert client.close(DEMO_SERVICE).before.state is CircuitState.FORCED_CLOSED
-
-
-# --------------------------------------------------------------------------- the async client
-
-
-def test_the_async_client_has_every_path(local: LocalBreaker) -> None:
-    async def scenario() -> None:
-        async with AsyncBreakerClient(session=local.session, endpoint_url=local.endpoint_url) as client:
-            assert (await client.call(DEMO_SERVICE, {"n": 1}))["echo"] == {"n": 1}
-            with pytest.raises(ServiceCallError) as failed:
-                await client.call(DEMO_SERVICE, {"mode": "fail"})
-            assert failed.value.error == "PaymentFailed"
-            with pytest.raises(CircuitOpenError) as fast_failed:
-                await client.call(DEMO_SERVICE)
-            assert fast_failed.value.retry_after is not None
-            assert (await client.status(DEMO_SERVICE)).state is CircuitState.OPEN
-            with pytest.raises(InvalidRequestError):
-                await client.call("refunds")
-            assert (await client.close(DEMO_SERVICE)).after.state is CircuitState.CLOSED
-            assert (await client.open(DEMO_SERVICE, for_seconds=60)).after.state is CircuitState.FORCED_OPEN
-            assert (await client.force_closed(DEMO_SERVICE)).after.state is CircuitState.FORCED_CLOSED
-            assert [v.state for v in await client.list()] == [CircuitState.FORCED_CLOSED]
-            assert await client.registered_services() == ["payment"]
-
-    asyncio.run(scenario())
-    local.runtime.settle()
-
-
-def test_the_async_client_never_blocks_the_event_loop(local: LocalBreaker) -> None:
-    """While a call waits on a slow service, other coroutines keep running."""
-
-    async def scenario() -> tuple[int, Any]:
-        async with local.async_client() as client:
-            call = asyncio.ensure_future(client.call(DEMO_SERVICE, {"mode": "ok", "delayMs": 300}))
-            ticks = 0
-            while not call.done():
-                await asyncio.sleep(0.01)
-                ticks += 1
-            return ticks, await call
-
-    ticks, result = asyncio.run(scenario())
-
-    assert result["status"] == "paid"
-    assert ticks > 1  # a blocking call would have held the loop until it returned
-
-
-def test_the_async_client_runs_calls_concurrently_on_its_bounded_pool(local: LocalBreaker) -> None:
-    calls = service_calls(local)
-
-    async def scenario() -> list[Any]:
-        async with local.async_client(max_workers=4) as client:
-            assert client.max_workers == 4
-            return await asyncio.gather(*(client.call(DEMO_SERVICE, {"n": n}) for n in range(8)))
-
-    results = asyncio.run(scenario())
-
-    assert [r["echo"]["n"] for r in results] == list(range(8))
-    assert service_calls(local) == calls + 8
-
-
-# --------------------------------------------------------------------------- reading responses
-
-
-def sync_response(**fields: Any) -> dict[str, Any]:
-    return {"executionArn": "arn:aws:states:us-east-1:1:express:m:e:1", **fields}
-
-
-def test_result_from_a_success_is_the_output() -> None:
-    assert result_from("payment", sync_response(status="SUCCEEDED", output='{"ok": true}')) == {"ok": True}
-    assert result_from("payment", sync_response(status="SUCCEEDED")) is None
-
-
-@pytest.mark.parametrize(
-    ("response", "timed_out", "error"),
-    [
-        (sync_response(status="FAILED", error="States.Timeout", cause="late"), True, "States.Timeout"),
-        (sync_response(status="FAILED", error="ServiceTimeout", cause="late"), True, "ServiceTimeout"),
-        (sync_response(status="TIMED_OUT"), True, "States.Timeout"),
-        (sync_response(status="FAILED", error="PaymentFailed", cause="{}"), False, "PaymentFailed"),
-        (sync_response(status="FAILED"), False, "States.Runtime"),
-    ],
-)
-def test_result_from_a_failure_names_the_error(response: dict[str, Any], timed_out: bool, error: str) -> None:
-    with pytest.raises(ServiceCallError) as caught:
-        result_from("payment", response)
-
-    assert (caught.value.timed_out, caught.value.error) == (timed_out, error)
-
-
-def test_result_from_an_open_circuit_reads_the_time_to_retry() -> None:
-    cause = "Circuit open for service payment until 2026-11-23T08:28:10.000Z: the service was not called."
-
-    with pytest.raises(CircuitOpenError) as caught:
-        result_from("payment", sync_response(status="FAILED", error="CircuitOpen", cause=cause))
-
-    assert caught.value.retry_after == datetime(2026, 11, 23, 8, 28, 10, tzinfo=UTC)
-    assert str(caught.value) == cause
-
-
-def test_result_from_a_half_open_circuit_reads_when_its_probe_lapses() -> None:
-    cause = (
-        "Circuit half-open for service payment until 2026-11-23T08:28:15.000Z: a probe call is in flight, "
-        "so the service was not called. Retry after that time."
-    )
-
-    with pytest.raises(CircuitOpenError) as caught:
-        result_from("payment", sync_response(status="FAILED", error="CircuitOpen", cause=cause))
-
-    assert caught.value.retry_after == datetime(2026, 11, 23, 8, 28, 15, tzinfo=UTC)
-    assert caught.value.held_open is False
-
-
-def test_result_from_an_unreadable_circuit_under_a_fail_fast_policy() -> None:
-    cause = (
-        "The circuit of service payment could not be read (States.TaskFailed) and its store-fault policy is FAIL_FAST"
-    )
-
-    with pytest.raises(CircuitStoreUnavailableError) as caught:
-        result_from("payment", sync_response(status="FAILED", error="CircuitStoreUnavailable", cause=cause))
-
-    assert (caught.value.service, caught.value.error, caught.value.cause) == (
-        "payment",
-        "CircuitStoreUnavailable",
-        cause,
-    )
-
-
-def test_a_circuit_whose_open_period_is_over_reads_half_open(client: BreakerClient, local: LocalBreaker) -> None:
-    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(client.table_name)
-    expired = int(time.time()) - 5
-    table.put_item(Item={"ServiceName": "payment", "ExpiryTimeStamp": Decimal(expired)})
-    local.runtime.settle()
-
-    view = client.status(DEMO_SERVICE)
-
-    assert (view.state, view.open_until) == (CircuitState.HALF_OPEN, expired)

@@ -1,0 +1,51 @@
+"""Call services through the breaker, and read and operate its circuits, from Python.
+
+::
+
+    client = BreakerClient()                       # finds the CircuitBreaker stack's outputs
+    try:
+        receipt = client.call("payment", {"amount": 5})
+    except CircuitOpenError as exc:                # failed fast: the service was not called
+        retry_at = exc.retry_after                 # None: held open by an operator
+    except ServiceCallError as exc:                # the service failed on every attempt
+        ...exc.error, exc.cause, exc.timed_out
+
+In async code, ``async with AsyncBreakerClient() as client:`` and the same methods, awaited.
+
+- ``sync``: ``BreakerClient`` (calling, and the operators' ``status``, ``list_circuits``,
+  ``force_open``, ``close``, ``force_closed``) and ``CircuitChange``.
+- ``asynchronous``: ``AsyncBreakerClient``, the sync client's calls on a bounded thread pool.
+- ``base``: the constructor and settings both clients share.
+- ``connection``: finding the breaker (stack outputs, session, endpoint) and translating AWS's errors.
+- ``results``: reading a ``StartSyncExecution`` response (``result_from``).
+"""
+
+from circuit_breaker.client.asynchronous import AsyncBreakerClient
+from circuit_breaker.client.results import result_from
+from circuit_breaker.client.sync import BreakerClient, CircuitChange
+from circuit_breaker.core.model import CircuitState, CircuitView
+from circuit_breaker.errors import (
+    BreakerError,
+    CircuitOpenError,
+    CircuitStoreUnavailableError,
+    ConfigurationError,
+    InvalidRequestError,
+    ServiceCallError,
+    StackNotFoundError,
+)
+
+__all__ = [
+    "AsyncBreakerClient",
+    "BreakerClient",
+    "BreakerError",
+    "CircuitChange",
+    "CircuitOpenError",
+    "CircuitState",
+    "CircuitStoreUnavailableError",
+    "CircuitView",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "ServiceCallError",
+    "StackNotFoundError",
+    "result_from",
+]

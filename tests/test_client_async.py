@@ -1,0 +1,74 @@
+"""The async client against the in-process emulator: the sync client's paths (``test_client_sync.py``)
+as coroutines, and the thread pool they run on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from circuit_breaker.client import AsyncBreakerClient, CircuitOpenError, InvalidRequestError, ServiceCallError
+from circuit_breaker.core.model import CircuitState
+from circuit_breaker.local import LocalBreaker
+from tests.local_fixtures import DEMO_SERVICE, service_calls
+
+# --------------------------------------------------------------------------- calling, reading and operating circuits
+
+
+def test_the_async_client_has_every_path(local: LocalBreaker) -> None:
+    async def scenario() -> None:
+        async with AsyncBreakerClient(session=local.session, endpoint_url=local.endpoint_url) as client:
+            assert (await client.call(DEMO_SERVICE, {"n": 1}))["echo"] == {"n": 1}
+            with pytest.raises(ServiceCallError) as failed:
+                await client.call(DEMO_SERVICE, {"mode": "fail"})
+            assert failed.value.error == "PaymentFailed"
+            with pytest.raises(CircuitOpenError) as fast_failed:
+                await client.call(DEMO_SERVICE)
+            assert fast_failed.value.retry_after is not None
+            assert (await client.status(DEMO_SERVICE)).state is CircuitState.OPEN
+            with pytest.raises(InvalidRequestError):
+                await client.call("refunds")
+            assert (await client.close(DEMO_SERVICE)).after.state is CircuitState.CLOSED
+            assert (await client.force_open(DEMO_SERVICE, for_seconds=60)).after.state is CircuitState.FORCED_OPEN
+            assert (await client.force_closed(DEMO_SERVICE)).after.state is CircuitState.FORCED_CLOSED
+            assert [v.state for v in await client.list_circuits()] == [CircuitState.FORCED_CLOSED]
+            assert await client.registered_services() == ["payment"]
+
+    asyncio.run(scenario())
+    local.runtime.settle()
+
+
+# --------------------------------------------------------------------------- its own thread pool
+
+
+def test_the_async_client_never_blocks_the_event_loop(local: LocalBreaker) -> None:
+    """While a call waits on a slow service, other coroutines keep running."""
+
+    async def scenario() -> tuple[int, Any]:
+        async with local.async_client() as client:
+            call = asyncio.ensure_future(client.call(DEMO_SERVICE, {"mode": "ok", "delayMs": 300}))
+            ticks = 0
+            while not call.done():
+                await asyncio.sleep(0.01)
+                ticks += 1
+            return ticks, await call
+
+    ticks, result = asyncio.run(scenario())
+
+    assert result["status"] == "paid"
+    assert ticks > 1  # a blocking call would have held the loop until it returned
+
+
+def test_the_async_client_runs_calls_concurrently_on_its_bounded_pool(local: LocalBreaker) -> None:
+    calls = service_calls(local)
+
+    async def scenario() -> list[Any]:
+        async with local.async_client(max_workers=4) as client:
+            assert client.max_workers == 4
+            return await asyncio.gather(*(client.call(DEMO_SERVICE, {"n": n}) for n in range(8)))
+
+    results = asyncio.run(scenario())
+
+    assert [r["echo"]["n"] for r in results] == list(range(8))
+    assert service_calls(local) == calls + 8
