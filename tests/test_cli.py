@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import time
 import types
@@ -15,17 +16,17 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from circuit_breaker.cli import (
+from circuit_breaker.cli.app import (
     EXIT_CIRCUIT_OPEN,
     EXIT_ERROR,
     EXIT_SERVICE_FAILED,
     EXIT_USAGE,
     app,
-    format_duration,
-    parse_duration,
 )
+from circuit_breaker.cli.formatting import format_duration, parse_duration
 from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.server import EmulatorState, LocalBreaker
+from circuit_breaker.local.breaker import LocalBreaker
+from circuit_breaker.local.state import EmulatorState
 from tests.local_fixtures import NO_AWS_ENV, item, quiet_functions, reset_circuits, service_calls
 
 runner = CliRunner()
@@ -216,7 +217,7 @@ def test_status_shows_a_half_open_circuit(cli: Any, local: LocalBreaker) -> None
 
 
 def test_a_fast_fail_on_an_unreadable_circuit_exits_3(monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
-    from circuit_breaker import cli as cli_module
+    from circuit_breaker.cli import calls as cli_module
     from circuit_breaker.client import CircuitStoreUnavailableError
 
     class Unreadable:
@@ -477,3 +478,20 @@ def test_durations(text: str, seconds: int) -> None:
 def test_durations_that_mean_nothing(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# --------------------------------------------------------------------------- without the cli extra
+
+
+@pytest.mark.parametrize("module", ["typer", "rich"])
+def test_without_the_cli_extra_breaker_names_it_in_one_line(module: str) -> None:
+    blocked = f"import sys; sys.modules[{module!r}] = None; from circuit_breaker.cli import main; main()"
+
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert 'pip install "circuit-breaker[cli]"' in result.stderr
+    assert module in result.stderr
+    assert "Traceback" not in result.stderr
