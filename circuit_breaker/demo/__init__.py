@@ -37,13 +37,15 @@ the emulator's own latency hides the service's.
 
 The modules, one concern each:
 
-- ``scenario``: the story (``StoryPhase``, ``Scenario``), its timing and payloads;
-- ``recording``: the run (``DemoRun``) and what it records (``CallRecord``, ``CircuitTransition``);
+- ``scenario``: the story (``StoryPhase``, ``Scenario``), its timing and payloads, and the
+  service's ``ServiceSettings`` that the timing follows;
+- ``recording``: the run (``DemoRun``) and what it records (``CallRecord``, ``CircuitTransition``,
+  and the platform's ``ServiceCallCount``);
 - ``records``: what reached the service according to the platform (``ServiceRecords``);
 - ``summary``: the numbers (``DemoSummary``, ``summarize``);
 - ``console``: the live timeline and the summary table;
 - ``chart``: the PNG chart (imported only when a chart is written: it needs matplotlib);
-- ``targets``: where the demo runs (``DemoTarget``) and the service's ``ServiceSettings``;
+- ``targets``: where the demo runs (``DemoTarget``), and reading the service's settings there;
 - ``run``: ``run_demo`` and ``play_demo``, the whole demo.
 """
 
@@ -57,17 +59,18 @@ from circuit_breaker.demo.recording import (
     DemoRecording,
     DemoRun,
     Outcome,
+    ServiceCall,
+    ServiceCallCount,
     StoryPhaseChange,
 )
-from circuit_breaker.demo.records import ServiceCall, ServiceCallCount, ServiceRecords
+from circuit_breaker.demo.records import ServiceRecords
 from circuit_breaker.demo.run import DemoOptions, play_demo, run_demo
-from circuit_breaker.demo.scenario import Scenario, StoryPhase, call_tag, default_phases
+from circuit_breaker.demo.scenario import Scenario, ServiceSettings, StoryPhase, call_tag, default_phases
 from circuit_breaker.demo.summary import DemoSummary, open_periods, recovery_to_close, summarize
 from circuit_breaker.demo.targets import (
     LOCAL_DEMO_CONTEXT,
     LOCAL_DEMO_SETTINGS,
     DemoTarget,
-    ServiceSettings,
     deployed_target,
     local_target,
 )

@@ -23,7 +23,7 @@ from circuit_breaker.demo.summary import open_periods
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from circuit_breaker.demo.records import ServiceCallCount
+    from circuit_breaker.demo.recording import ServiceCallCount
     from circuit_breaker.demo.summary import DemoSummary
 
 OUTCOME_COLOURS = {

@@ -15,25 +15,48 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from circuit_breaker.client import BreakerClient
 from circuit_breaker.contract import DEMO_SERVICE
 from circuit_breaker.core.model import CircuitState
 from circuit_breaker.demo.errors import DemoError
-from circuit_breaker.demo.scenario import Scenario, StoryPhase
+from circuit_breaker.demo.scenario import Scenario, ServiceSettings, StoryPhase
 from circuit_breaker.errors import BreakerError, CircuitOpenError, ServiceCallError
-
-if TYPE_CHECKING:
-    from circuit_breaker.demo.records import ServiceCallCount
-    from circuit_breaker.demo.targets import ServiceSettings
 
 DEFAULT_CALLERS = 8
 DEFAULT_PAUSE_SECONDS = 1.0
 #: How often the circuit watcher reads the circuit.
 STATUS_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceCall:
+    """One invocation of the payment function, as the platform recorded it."""
+
+    at: float | None
+    """Seconds on the demo's clock (``None`` when the record has no time)."""
+    while_down: bool
+    call: tuple[int, int] | None = None
+    """The demo call it belongs to, ``(caller, number)``, from the payload (``None`` when unknown)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceCallCount:
+    """What one record of the platform says reached the service."""
+
+    source: str
+    calls: list[ServiceCall] = field(repr=False)
+
+    @property
+    def total(self) -> int:
+        return len(self.calls)
+
+    @property
+    def while_down(self) -> int:
+        return sum(1 for call in self.calls if call.while_down)
 
 
 class Outcome(enum.StrEnum):

@@ -12,43 +12,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from circuit_breaker.demo.recording import ServiceCall, ServiceCallCount
 from circuit_breaker.demo.scenario import call_tag, is_outage_payload
 
 if TYPE_CHECKING:
     from circuit_breaker.demo.recording import DemoRun
     from circuit_breaker.demo.scenario import Scenario
     from circuit_breaker.local import LocalBreaker
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceCall:
-    """One invocation of the payment function, as the platform recorded it."""
-
-    at: float | None
-    """Seconds on the demo's clock (``None`` when the record has no time)."""
-    while_down: bool
-    call: tuple[int, int] | None = None
-    """The demo call it belongs to, ``(caller, number)``, from the payload (``None`` when unknown)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceCallCount:
-    """What one record of the platform says reached the service."""
-
-    source: str
-    calls: list[ServiceCall] = field(repr=False)
-
-    @property
-    def total(self) -> int:
-        return len(self.calls)
-
-    @property
-    def while_down(self) -> int:
-        return sum(1 for call in self.calls if call.while_down)
 
 
 class ServiceRecords:

@@ -30,7 +30,7 @@ from circuit_breaker.errors import ConfigurationError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from circuit_breaker.demo.targets import ServiceSettings
+    from circuit_breaker.demo.scenario import ServiceSettings
     from circuit_breaker.local import LocalBreaker
 
 DEFAULT_OUT_DIR = Path("demo-output")

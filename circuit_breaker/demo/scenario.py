@@ -10,12 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from circuit_breaker.demo.errors import DemoError
-
-if TYPE_CHECKING:
-    from circuit_breaker.demo.targets import ServiceSettings
 
 HEALTHY_PAYLOAD: dict[str, Any] = {"mode": "ok", "delayMs": 100}
 OUTAGE_PAYLOADS: dict[str, dict[str, Any]] = {
@@ -25,6 +22,36 @@ OUTAGE_PAYLOADS: dict[str, dict[str, Any]] = {
 OutageKind = Literal["slow", "fail"]
 
 DEFAULT_HEALTHY_SECONDS = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """The deployed settings of the payment service, as its ``Configure`` state holds them."""
+
+    timeout_seconds: int
+    max_attempts: int
+    retry_delays_seconds: list[int]
+    open_duration_seconds: int
+    function_arn: str
+    failure_threshold: int = 1
+    """Failed calls that open the circuit."""
+    half_open_probes: int | None = None
+    """Calls let through once an open period is over (``None``: every call)."""
+
+    @property
+    def worst_case_seconds(self) -> int:
+        return self.max_attempts * self.timeout_seconds + sum(self.retry_delays_seconds)
+
+    def describe(self) -> str:
+        waits = ", ".join(f"{d} s" for d in self.retry_delays_seconds) or "none"
+        failures = (
+            "1 failed call opens" if self.failure_threshold == 1 else f"{self.failure_threshold} failed calls open"
+        )
+        probes = "" if self.half_open_probes is None else f", then {self.half_open_probes} probe call(s)"
+        return (
+            f"timeout {self.timeout_seconds} s, {self.max_attempts} attempts (waits {waits}); "
+            f"{failures} it for {self.open_duration_seconds} s{probes}"
+        )
 
 
 class StoryPhase(enum.StrEnum):

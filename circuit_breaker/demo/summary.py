@@ -17,8 +17,8 @@ from circuit_breaker.demo.recording import CallRecord, CircuitTransition, DemoRe
 from circuit_breaker.demo.scenario import OutageKind, StoryPhase
 
 if TYPE_CHECKING:
-    from circuit_breaker.demo.records import ServiceCallCount
-    from circuit_breaker.demo.targets import ServiceSettings
+    from circuit_breaker.demo.recording import ServiceCallCount
+    from circuit_breaker.demo.scenario import ServiceSettings
 
 
 @dataclass(frozen=True, kw_only=True)

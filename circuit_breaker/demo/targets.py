@@ -17,6 +17,7 @@ from circuit_breaker.client import BreakerClient
 from circuit_breaker.contract import DEFAULT_STACK_NAME, DEMO_SERVICE
 from circuit_breaker.demo.errors import DemoError
 from circuit_breaker.demo.records import ServiceRecords
+from circuit_breaker.demo.scenario import ServiceSettings
 
 if TYPE_CHECKING:
     from circuit_breaker.local import LocalBreaker
@@ -33,36 +34,6 @@ LOCAL_DEMO_SETTINGS: dict[str, Any] = {
     "maxAttempts": 2,
 }
 LOCAL_DEMO_CONTEXT: dict[str, Any] = {"circuit-breaker": LOCAL_DEMO_SETTINGS}
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceSettings:
-    """The deployed settings of the payment service, as its ``Configure`` state holds them."""
-
-    timeout_seconds: int
-    max_attempts: int
-    retry_delays_seconds: list[int]
-    open_duration_seconds: int
-    function_arn: str
-    failure_threshold: int = 1
-    """Failed calls that open the circuit."""
-    half_open_probes: int | None = None
-    """Calls let through once an open period is over (``None``: every call)."""
-
-    @property
-    def worst_case_seconds(self) -> int:
-        return self.max_attempts * self.timeout_seconds + sum(self.retry_delays_seconds)
-
-    def describe(self) -> str:
-        waits = ", ".join(f"{d} s" for d in self.retry_delays_seconds) or "none"
-        failures = (
-            "1 failed call opens" if self.failure_threshold == 1 else f"{self.failure_threshold} failed calls open"
-        )
-        probes = "" if self.half_open_probes is None else f", then {self.half_open_probes} probe call(s)"
-        return (
-            f"timeout {self.timeout_seconds} s, {self.max_attempts} attempts (waits {waits}); "
-            f"{failures} it for {self.open_duration_seconds} s{probes}"
-        )
 
 
 @dataclass
