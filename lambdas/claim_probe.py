@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from circuit_breaker.core import rules
+from circuit_breaker.core import reading
 from circuit_breaker.core.model import CircuitState
 from circuit_breaker.core.transitions import Circuit, Policy, ProbeDecision, claim_probe
 
@@ -57,11 +57,11 @@ def fast_fail_cause(service: str, circuit: Circuit, now: float) -> str:
         )
     if state in (CircuitState.OPEN, CircuitState.FORCED_OPEN) and circuit.expiry is not None:
         return (
-            f"Circuit open for service {service} until {rules.iso_timestamp(circuit.expiry)}: "
+            f"Circuit open for service {service} until {reading.iso_timestamp(circuit.expiry)}: "
             "the service was not called. Retry after that time."
         )
     lapses = max(circuit.active_probes(now).values(), default=int(now))
     return (
-        f"Circuit half-open for service {service} until {rules.iso_timestamp(lapses)}: a probe call is "
+        f"Circuit half-open for service {service} until {reading.iso_timestamp(lapses)}: a probe call is "
         "in flight, so the service was not called. Retry after that time."
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from circuit_breaker.core import model, rules
+from circuit_breaker.core import model, reading
 from circuit_breaker.core.store import StoreError
 from circuit_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failure
 
@@ -46,7 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "circuit": service,
         "error": error,
-        "cause": rules.truncate_cause(cause),
+        "cause": reading.truncate_cause(cause),
         "execution": event.get("ExecutionId"),
     }
     if policy is None:
@@ -55,10 +55,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"Result": "logged", "OpenUntil": None}
 
     now = clock()
-    at = rules.iso_timestamp(int(now))
+    at = reading.iso_timestamp(int(now))
 
     def annotate(after: Circuit, outcome: FailureOutcome) -> dict[str, Any]:
-        notes = {model.LAST_ERROR: error, model.LAST_CAUSE: rules.truncate_cause(cause), model.LAST_FAILURE_AT: at}
+        notes = {model.LAST_ERROR: error, model.LAST_CAUSE: reading.truncate_cause(cause), model.LAST_FAILURE_AT: at}
         if outcome in (FailureOutcome.OPENED, FailureOutcome.REOPENED):
             notes[model.OPENED_AT] = at
         return notes
@@ -70,10 +70,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         count("RecordFailureFailed", service)
         raise
     expiry = done.after.expiry if done.after is not None else done.before.expiry
-    open_until = None if expiry is None else rules.iso_timestamp(expiry)
+    open_until = None if expiry is None else reading.iso_timestamp(expiry)
     fields.update(open_until=open_until, outcome=done.outcome.value)
     raw_expiry = (done.raw or {}).get(model.EXPIRY)
-    if done.after is not None and raw_expiry is not None and rules.mirror_for(done.raw or {}) is None:
+    if done.after is not None and raw_expiry is not None and reading.mirror_for(done.raw or {}) is None:
         logger.error(
             "Corrupt circuit item: its ExpiryTimeStamp was not epoch seconds and has been replaced",
             extra={**fields, "corrupt_expiry": str(raw_expiry)},

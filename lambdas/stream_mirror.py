@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeDeserializer
 
-from circuit_breaker.core import model, rules
+from circuit_breaker.core import model, reading
 from circuit_breaker.core.model import CircuitState, CorruptItemError
 
 from .observability import count, logger
@@ -62,14 +62,14 @@ def handle_record(record: dict[str, Any]) -> int:
 
     _log_state_change(service, old, new)
     try:
-        rules.parse_expiry(new.get(model.EXPIRY))
+        reading.parse_expiry(new.get(model.EXPIRY))
     except CorruptItemError as exc:
         logger.error(
             "Corrupt circuit item: ignoring its expiry, the circuit behaves as closed",
             extra={"circuit": service, "problem": str(exc), "item": _printable(new)},
         )
         count("CorruptItem", service)
-    mirror = rules.mirror_for(new)
+    mirror = reading.mirror_for(new)
     if new.get(model.OPEN_UNTIL) == mirror:
         return 0
     written = circuit_store().sync_mirror(service, new)
@@ -82,11 +82,11 @@ def handle_record(record: dict[str, Any]) -> int:
 
 def _log_state_change(service: str, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
     now = clock()
-    before = rules.view(service, old, now).state
-    after = rules.view(service, new, now)
+    before = reading.view(service, old, now).state
+    after = reading.view(service, new, now)
     if before is after.state:
         return
-    until = None if after.open_until is None else rules.iso_timestamp(after.open_until)
+    until = None if after.open_until is None else reading.iso_timestamp(after.open_until)
     logger.info(
         f"Circuit {before.value} -> {after.state.value}",
         extra={"circuit": service, "from": before.value, "to": after.state.value, "open_until": until},

@@ -144,7 +144,7 @@ def test_the_functions_run_from_their_asset_alone() -> None:
         "circuit_breaker/__init__.py",
         "circuit_breaker/core/__init__.py",
         "circuit_breaker/core/model.py",
-        "circuit_breaker/core/rules.py",
+        "circuit_breaker/core/reading.py",
         "circuit_breaker/core/store.py",
         "circuit_breaker/core/transitions.py",
         "circuit_breaker/lambdas/__init__.py",

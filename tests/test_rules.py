@@ -7,15 +7,16 @@ from decimal import Decimal
 import pytest
 
 from circuit_breaker.cdk.settings import BreakerSettings, SettingsError, settings_from_context, validate_service_name
-from circuit_breaker.core import model, rules
+from circuit_breaker.core import model, reading
 from circuit_breaker.core.model import CircuitState, CorruptItemError
+from circuit_breaker.core.transitions import failure_expiry
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
 
 
 class TestIsoMirror:
     def test_layout_is_fixed_width_with_milliseconds(self) -> None:
-        assert rules.iso_timestamp(NOW) == "2027-01-15T08:00:00.000Z"
+        assert reading.iso_timestamp(NOW) == "2027-01-15T08:00:00.000Z"
 
     @pytest.mark.parametrize(
         ("clock", "open"),
@@ -30,79 +31,81 @@ class TestIsoMirror:
     )
     def test_string_order_is_time_order_against_both_clock_layouts(self, clock: str, open: bool) -> None:
         # The workflow's Choice opens the circuit while OpenUntil > now, comparing strings.
-        assert (rules.iso_timestamp(NOW) > clock) is open
+        assert (reading.iso_timestamp(NOW) > clock) is open
 
 
 class TestParseExpiry:
     @pytest.mark.parametrize("raw", [NOW, Decimal(NOW), float(NOW)])
     def test_numbers_are_epoch_seconds(self, raw: object) -> None:
-        assert rules.parse_expiry(raw) == NOW
+        assert reading.parse_expiry(raw) == NOW
 
     def test_fractions_round_up(self) -> None:
-        assert rules.parse_expiry(Decimal("1800000000.2")) == NOW + 1
+        assert reading.parse_expiry(Decimal("1800000000.2")) == NOW + 1
 
     def test_absent_is_none(self) -> None:
-        assert rules.parse_expiry(None) is None
+        assert reading.parse_expiry(None) is None
 
     @pytest.mark.parametrize("raw", ["1800000000", "tomorrow", True, -5, NOW * 1000, Decimal("NaN")])
     def test_anything_else_is_corrupt(self, raw: object) -> None:
         with pytest.raises(CorruptItemError):
-            rules.parse_expiry(raw)
+            reading.parse_expiry(raw)
 
 
 class TestView:
     def test_no_item_is_closed(self) -> None:
-        assert rules.view("payment", None, NOW).state is CircuitState.CLOSED
+        assert reading.view("payment", None, NOW).state is CircuitState.CLOSED
 
     def test_future_expiry_is_open_until_then(self) -> None:
-        view = rules.view("payment", {model.EXPIRY: Decimal(NOW + 30), model.LAST_ERROR: "Boom"}, NOW)
+        view = reading.view("payment", {model.EXPIRY: Decimal(NOW + 30), model.LAST_ERROR: "Boom"}, NOW)
         assert (view.state, view.open_until, view.last_error) == (CircuitState.OPEN, NOW + 30, "Boom")
 
     def test_past_expiry_is_half_open_whether_or_not_ttl_deleted_it(self) -> None:
-        assert rules.view("payment", {model.EXPIRY: Decimal(NOW - 1)}, NOW).state is CircuitState.HALF_OPEN
+        assert reading.view("payment", {model.EXPIRY: Decimal(NOW - 1)}, NOW).state is CircuitState.HALF_OPEN
 
     def test_expiry_equal_to_now_is_no_longer_open(self) -> None:
-        assert rules.view("payment", {model.EXPIRY: NOW}, NOW).state is CircuitState.HALF_OPEN
+        assert reading.view("payment", {model.EXPIRY: NOW}, NOW).state is CircuitState.HALF_OPEN
 
     def test_forced_open_without_expiry_is_held_open(self) -> None:
-        view = rules.view("payment", {model.FORCED: "OPEN"}, NOW)
+        view = reading.view("payment", {model.FORCED: "OPEN"}, NOW)
         assert (view.state, view.open_until) == (CircuitState.FORCED_OPEN, None)
 
     def test_forced_open_until_a_time(self) -> None:
-        view = rules.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW + 60}, NOW)
+        view = reading.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW + 60}, NOW)
         assert (view.state, view.open_until) == (CircuitState.FORCED_OPEN, NOW + 60)
-        assert rules.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW - 1}, NOW).state is CircuitState.HALF_OPEN
+        assert (
+            reading.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW - 1}, NOW).state is CircuitState.HALF_OPEN
+        )
 
     def test_forced_closed_wins_over_an_expiry(self) -> None:
-        view = rules.view("payment", {model.FORCED: "CLOSED", model.EXPIRY: NOW + 60}, NOW)
+        view = reading.view("payment", {model.FORCED: "CLOSED", model.EXPIRY: NOW + 60}, NOW)
         assert view.state is CircuitState.FORCED_CLOSED
 
     def test_corrupt_expiry_is_closed_and_says_why(self) -> None:
-        view = rules.view("payment", {model.EXPIRY: "tomorrow"}, NOW)
+        view = reading.view("payment", {model.EXPIRY: "tomorrow"}, NOW)
         assert view.state is CircuitState.CLOSED
         assert view.problem and "Number of epoch seconds" in view.problem
 
     def test_unknown_forced_value_is_reported_and_ignored(self) -> None:
-        view = rules.view("payment", {model.FORCED: "MAYBE", model.EXPIRY: NOW + 5}, NOW)
+        view = reading.view("payment", {model.FORCED: "MAYBE", model.EXPIRY: NOW + 5}, NOW)
         assert view.state is CircuitState.OPEN
         assert view.problem and "MAYBE" in view.problem
 
 
 class TestMirror:
     def test_mirror_follows_the_expiry(self) -> None:
-        assert rules.mirror_for({model.EXPIRY: Decimal(NOW)}) == "2027-01-15T08:00:00.000Z"
+        assert reading.mirror_for({model.EXPIRY: Decimal(NOW)}) == "2027-01-15T08:00:00.000Z"
 
     def test_no_mirror_without_a_valid_expiry(self) -> None:
-        assert rules.mirror_for({}) is None
-        assert rules.mirror_for({model.EXPIRY: "soon"}) is None
+        assert reading.mirror_for({}) is None
+        assert reading.mirror_for({model.EXPIRY: "soon"}) is None
 
 
 def test_failure_expiry_counts_from_the_next_whole_second() -> None:
-    assert rules.failure_expiry(NOW + 0.4, 30) == NOW + 31
+    assert failure_expiry(NOW + 0.4, 30) == NOW + 31
 
 
 def test_long_causes_are_truncated_for_the_table() -> None:
-    text = rules.truncate_cause("x" * 5000)
+    text = reading.truncate_cause("x" * 5000)
     assert len(text) == model.MAX_CAUSE_CHARS and text.endswith("(truncated)")
 
 

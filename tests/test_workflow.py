@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from circuit_breaker.core import rules
+from circuit_breaker.core import reading
 from circuit_breaker.local.assembly import Assembly
 from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
 
@@ -94,7 +94,7 @@ def test_final_failure_opens_the_circuit_and_carries_the_service_error(breaker: 
     expiry = open_until_of(item)
     assert before + OPEN_SECONDS <= expiry <= time.time() + OPEN_SECONDS + 1
     assert item is not None
-    assert item["OpenUntil"] == rules.iso_timestamp(expiry)
+    assert item["OpenUntil"] == reading.iso_timestamp(expiry)
     assert item["LastError"] == "ServiceError"
     assert "scripted failure on call 3" in item["LastCause"]
     assert len(breaker.runtime.calls_to("RecordFailure")) == 1
@@ -148,7 +148,7 @@ def test_open_circuit_fails_fast_without_calling_the_service(breaker: Breaker) -
     assert result.status == "FAILED"
     assert result.error == "CircuitOpen"
     assert result.cause == (
-        f"Circuit open for service payment until {rules.iso_timestamp(expiry)}: "
+        f"Circuit open for service payment until {reading.iso_timestamp(expiry)}: "
         "the service was not called. Retry after that time."
     )
     assert breaker.service_calls() == calls_before
@@ -159,7 +159,7 @@ def test_expired_circuit_lets_calls_through_before_ttl_deletes_it(breaker: Break
     # An opened circuit whose expiry has passed, still in the table (TTL can lag by hours).
     past = int(time.time()) - 5
     breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": past, "LastError": "Old"})
-    assert breaker.item()["OpenUntil"] == rules.iso_timestamp(past)  # type: ignore[index]
+    assert breaker.item()["OpenUntil"] == reading.iso_timestamp(past)  # type: ignore[index]
 
     result = breaker.call({"amount": 1})
 
@@ -220,7 +220,7 @@ def test_operator_write_of_a_future_expiry_opens_the_circuit(breaker: Breaker) -
     result = breaker.call({"amount": 1})
 
     assert result.error == "CircuitOpen"
-    assert rules.iso_timestamp(until) in (result.cause or "")
+    assert reading.iso_timestamp(until) in (result.cause or "")
     assert breaker.service_calls() == 0
 
 
@@ -316,7 +316,7 @@ def test_a_failure_replaces_a_corrupt_expiry_and_logs_the_old_value(
 def test_a_garbage_mirror_is_repaired_from_the_expiry(breaker: Breaker) -> None:
     breaker.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": Decimal(1), "OpenUntil": "zzzz"})
 
-    assert breaker.item()["OpenUntil"] == rules.iso_timestamp(1)  # type: ignore[index]
+    assert breaker.item()["OpenUntil"] == reading.iso_timestamp(1)  # type: ignore[index]
     assert breaker.call({"amount": 1}).status == "SUCCEEDED"
 
 

@@ -21,7 +21,7 @@ import boto3
 from circuit_breaker.client.base import BaseBreakerClient
 from circuit_breaker.client.connection import Connection
 from circuit_breaker.client.results import result_from
-from circuit_breaker.core import rules
+from circuit_breaker.core import reading
 from circuit_breaker.core.model import CircuitView
 from circuit_breaker.errors import InvalidRequestError
 
@@ -104,15 +104,15 @@ class BreakerClient(BaseBreakerClient):
             item = self._connection.store().get(service)
         if item is None:
             self._require_registered(service)
-        return rules.view(service, item, self.options.clock())
+        return reading.view(service, item, self.options.clock())
 
     def list_circuits(self) -> list[CircuitView]:
         """Every registered service's circuit, and any other circuit the table holds, by name."""
         with self._connection.translated():
-            items = {str(item["ServiceName"]): item for item in self._connection.store().scan()}
-        names = sorted(set(self.registered_services() or ()) | set(items))
+            stored = {str(item["ServiceName"]): item for item in self._connection.store().scan()}
+        names = sorted(set(self.registered_services() or ()) | set(stored))
         now = self.options.clock()
-        return [rules.view(name, items.get(name), now) for name in names]
+        return [reading.view(name, stored.get(name), now) for name in names]
 
     # ------------------------------------------------------------------ operating circuits
 
@@ -143,16 +143,16 @@ class BreakerClient(BaseBreakerClient):
         self._require_registered(service)
         with self._connection.translated():
             store = self._connection.store()
-            before = rules.view(service, store.get(service), now)
+            before = reading.view(service, store.get(service), now)
             item = store.force_open(service, until=expiry, now=now, reason=reason)
-        return CircuitChange(service, before, rules.view(service, item, now))
+        return CircuitChange(service, before, reading.view(service, item, now))
 
     def close(self, service: str) -> CircuitChange:
         """Close ``service``'s circuit now, whether it opened by itself or was forced open or closed."""
         with self._connection.translated():
             old = self._connection.store().close(service)
         now = self.options.clock()
-        return CircuitChange(service, rules.view(service, old, now), rules.view(service, None, now))
+        return CircuitChange(service, reading.view(service, old, now), reading.view(service, None, now))
 
     def force_closed(self, service: str, reason: str = "") -> CircuitChange:
         """Always call ``service`` and never open its circuit, until ``close`` (or ``force_open``)."""
@@ -160,9 +160,9 @@ class BreakerClient(BaseBreakerClient):
         now = self.options.clock()
         with self._connection.translated():
             store = self._connection.store()
-            before = rules.view(service, store.get(service), now)
+            before = reading.view(service, store.get(service), now)
             item = store.force_closed(service, now=now, reason=reason)
-        return CircuitChange(service, before, rules.view(service, item, now))
+        return CircuitChange(service, before, reading.view(service, item, now))
 
     def _require_registered(self, service: str) -> None:
         registered = self.registered_services()

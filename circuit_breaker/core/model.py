@@ -53,7 +53,7 @@ class CircuitState(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class CircuitView:
-    """A circuit as the rules read it from its item (or from the absence of one)."""
+    """A circuit as the breaker reads it from its item (or from the absence of one)."""
 
     service: str
     state: CircuitState

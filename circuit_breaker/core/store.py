@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import boto3
 from botocore.exceptions import ClientError
 
-from circuit_breaker.core import model, rules, transitions
+from circuit_breaker.core import model, reading, transitions
 from circuit_breaker.core.transitions import Circuit
 
 
@@ -103,11 +103,11 @@ class CircuitStore:
         item: dict[str, Any] = {
             model.KEY: service,
             model.FORCED: model.FORCED_OPEN,
-            model.OPENED_AT: rules.iso_timestamp(int(now)),
+            model.OPENED_AT: reading.iso_timestamp(int(now)),
         }
         if until is not None:
             item[model.EXPIRY] = until
-            item[model.OPEN_UNTIL] = rules.iso_timestamp(until)
+            item[model.OPEN_UNTIL] = reading.iso_timestamp(until)
         if reason:
             item[model.REASON] = reason
         self._put(item)
@@ -116,7 +116,7 @@ class CircuitStore:
     def force_closed(self, service: str, *, now: float, reason: str = "") -> dict[str, Any]:
         """Always call ``service`` and never open its circuit, until an operator says otherwise."""
         item: dict[str, Any] = {model.KEY: service, model.FORCED: model.FORCED_CLOSED}
-        item[model.OPENED_AT] = rules.iso_timestamp(int(now))
+        item[model.OPENED_AT] = reading.iso_timestamp(int(now))
         if reason:
             item[model.REASON] = reason
         self._put(item)
@@ -158,7 +158,7 @@ class CircuitStore:
         ``ExpiryTimeStamp`` being unchanged, so a newer write is never overwritten with an old
         mirror; that newer write brings its own stream record.
         """
-        mirror = rules.mirror_for(item)
+        mirror = reading.mirror_for(item)
         names = {"#expiry": model.EXPIRY, "#open_until": model.OPEN_UNTIL, "#key": model.KEY}
         values: dict[str, Any] = {}
         if model.EXPIRY in item:

@@ -20,8 +20,13 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from circuit_breaker.core import model, rules
+from circuit_breaker.core import model, reading
 from circuit_breaker.core.model import CircuitState, CorruptItemError
+
+
+def failure_expiry(now: float, open_duration_seconds: int) -> int:
+    """When a circuit opened (or re-opened) by a failure recorded at ``now`` closes again."""
+    return math.ceil(now) + open_duration_seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +84,7 @@ class Circuit:
         if not item:
             return cls()
         try:
-            expiry = rules.parse_expiry(item.get(model.EXPIRY))
+            expiry = reading.parse_expiry(item.get(model.EXPIRY))
         except CorruptItemError:
             expiry = None  # behaves as no expiry; the next write replaces it
         forced = item.get(model.FORCED)
@@ -94,7 +99,7 @@ class Circuit:
         )
 
     def state(self, now: float) -> CircuitState:
-        return rules.circuit_state(self.forced, self.expiry, now)
+        return reading.circuit_state(self.forced, self.expiry, now)
 
     def active_probes(self, now: float) -> dict[str, int]:
         return {execution: lease for execution, lease in self.probes.items() if lease > now}
@@ -132,7 +137,7 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
         duration = policy.open_duration(circuit.opens)
         reopened = replace(
             circuit,
-            expiry=rules.failure_expiry(now, duration),
+            expiry=failure_expiry(now, duration),
             forced=None,
             failures=(),
             opens=circuit.opens + 1,
@@ -142,9 +147,7 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
     window_start = now - policy.failure_window_seconds
     recent = (*(f for f in circuit.failures if f > window_start), at)
     if len(recent) >= policy.failure_threshold:
-        opened = replace(
-            circuit, expiry=rules.failure_expiry(now, policy.open_duration(0)), failures=(), opens=1, probes={}
-        )
+        opened = replace(circuit, expiry=failure_expiry(now, policy.open_duration(0)), failures=(), opens=1, probes={})
         return opened, FailureOutcome.OPENED
     # Keep only as many as the threshold needs: the item stays small.
     return replace(circuit, failures=recent[-policy.failure_threshold :]), FailureOutcome.COUNTED
@@ -183,7 +186,7 @@ def changes(before: Circuit, after: Circuit) -> dict[str, Any]:
     """The item attributes to write for ``after`` (``None`` values are removed)."""
     updates: dict[str, Any] = {
         model.EXPIRY: after.expiry,
-        model.OPEN_UNTIL: None if after.expiry is None else rules.iso_timestamp(after.expiry),
+        model.OPEN_UNTIL: None if after.expiry is None else reading.iso_timestamp(after.expiry),
         model.FORCED: after.forced,
         model.FAILURES: [Decimal(f) for f in after.failures] or None,
         model.OPENS: after.opens or None,

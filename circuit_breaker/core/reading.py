@@ -1,4 +1,6 @@
-"""The breaker's rules as pure functions: no boto3, no clock, no environment.
+"""A CircuitStatus item as the breaker reads it: its expiry, the ``OpenUntil`` mirror, and the
+state a caller finds. Pure functions: no boto3, no clock, no environment. The rules that change a
+circuit (what opens it, who probes, what closes it) are in ``transitions``.
 
 Items are plain mappings as boto3's resource layer or ``TypeDeserializer`` returns them
 (numbers as ``Decimal`` or ``int``).
@@ -57,11 +59,6 @@ def mirror_for(item: Mapping[str, Any]) -> str | None:
     except CorruptItemError:
         return None
     return None if expiry is None else iso_timestamp(expiry)
-
-
-def failure_expiry(now: float, open_duration_seconds: int) -> int:
-    """When a circuit opened by a failure recorded at ``now`` closes again."""
-    return math.ceil(now) + open_duration_seconds
 
 
 def circuit_state(forced: str | None, expiry: int | None, now: float) -> CircuitState:
