@@ -452,14 +452,19 @@ def test_demo_hands_its_options_to_run_demo(monkeypatch: pytest.MonkeyPatch, tmp
     assert received == [{}, {"outage": "fail", "callers": 3, "chart": False, "where": "local", "out_dir": Path("out")}]
 
 
-def test_demo_without_its_module_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", None)
+def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def run_demo(**options: Any) -> None:
+        raise ModuleNotFoundError("No module named 'moto'", name="moto")  # what starting the emulator raises
+
+    fake = types.ModuleType("circuit_breaker.demo")
+    fake.run_demo = run_demo  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
 
     result = breaker("demo", state_dir=tmp_path)
 
     assert result.exit_code == EXIT_ERROR
     assert result.stderr == (
-        "error: `breaker demo` is not part of this installation (circuit_breaker/demo.py is missing).\n"
+        "error: `breaker demo` needs moto: install the local extra, pip install 'circuit-breaker[local]'.\n"
     )
 
 

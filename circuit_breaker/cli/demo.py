@@ -29,18 +29,19 @@ def demo(
     local: UseLocal = False,
 ) -> None:
     """Play the outage story (healthy -> down -> recovered) and show the breaker at work."""
-    try:
-        from circuit_breaker.demo import run_demo
-    except ModuleNotFoundError as exc:
-        if exc.name == "circuit_breaker.demo":
-            err.print("error: `breaker demo` is not part of this installation (circuit_breaker/demo.py is missing).")
-        else:
-            err.print(
-                f"error: `breaker demo` needs {exc.name}: install the local extra, pip install 'circuit-breaker[local]'."
-            )
-        raise typer.Exit(EXIT_ERROR) from None
     options: dict[str, Any] = {"outage": outage, "callers": callers, "out_dir": out_dir, "chart": chart}
     options["where"] = "local" if local else where
     if stack_name != DEFAULT_STACK_NAME:
         options["stack_name"] = stack_name
-    run_demo(**{key: value for key, value in options.items() if value is not None})
+    try:
+        from circuit_breaker.demo import run_demo
+
+        run_demo(**{key: value for key, value in options.items() if value is not None})
+    except ModuleNotFoundError as exc:
+        # The emulator (moto) and the chart (matplotlib) come with the local extra; they are
+        # imported only once the demo knows it needs them.
+        err.print(
+            f"error: `breaker demo` needs {exc.name}: install the local extra, pip install 'circuit-breaker[local]'.",
+            markup=False,  # the extra's brackets are not rich markup
+        )
+        raise typer.Exit(EXIT_ERROR) from None
