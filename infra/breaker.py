@@ -47,7 +47,8 @@ class ProtectedService:
 class CircuitBreaker(Construct):
     """A shared circuit breaker: an Express workflow in front of registered Lambda services.
 
-    Exposes ``table``, ``state_machine``, the workflow's ``role`` and ``log_group``, the breaker's
+    Exposes ``table``, ``state_machine``, the workflow's ``role``, ``workflow_policy`` (its grants:
+    the table and the functions it invokes) and ``log_group``, the breaker's
     functions (``record_failure_function``, ``claim_probe_function``, ``stream_mirror_function``),
     and ``settings_by_service``: the settings each service ends up with.
     """
@@ -109,6 +110,7 @@ class CircuitBreaker(Construct):
         )
         self.state_machine = workflow.state_machine
         self.role = workflow.role
+        self.workflow_policy = workflow.policy
         self.log_group = workflow.log_group
 
     def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 
+from circuit_breaker.cdk import CircuitBreaker, ProtectedService
 from circuit_breaker.cdk.demo_app import DEFAULT_CONTEXT
 from circuit_breaker.cdk.demo_stack import DemoStack
 from circuit_breaker.local.assembly import Assembly
@@ -38,3 +41,24 @@ def test_cfn_lint_finds_nothing_in_the_synthesized_template(default_assembly: As
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_cdk_nag_would_flag_a_wildcard_in_the_workflows_own_grants() -> None:
+    """The Resource::* suppression covers only what AWS grants on "*" alone (log delivery, X-Ray):
+    a wildcard invoke in the workflow's own grants is a finding, not hidden by it."""
+    stack = cdk.Stack(cdk.App(), "Wildcard")
+    function = lambda_.Function(
+        stack,
+        "Orders",
+        runtime=lambda_.Runtime.PYTHON_3_13,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return event"),
+    )
+    breaker = CircuitBreaker(stack, "Breaker", services={"orders": ProtectedService(function=function)})
+    breaker.workflow_policy.add_statements(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=["*"]))
+    cdk.Aspects.of(stack).add(AwsSolutionsChecks())
+
+    findings = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-IAM5.*"))
+
+    flagged = [f for f in findings if "Resource::*" in str(f.entry.data)]
+    assert [f.id for f in flagged] == ["/Wildcard/Breaker/Workflow/Grants/Resource"]

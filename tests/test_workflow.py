@@ -280,7 +280,56 @@ def test_failures_never_override_a_forced_closed_circuit(breaker: Breaker) -> No
 def test_a_forced_open_with_a_past_expiry_is_over(breaker: Breaker) -> None:
     breaker.operator_writes({"ServiceName": "payment", "Forced": "OPEN", "ExpiryTimeStamp": int(time.time()) - 10})
 
-    assert breaker.call({"amount": 1}).status == "SUCCEEDED"
+    results = [breaker.call({"amount": n}) for n in range(3)]
+
+    assert [r.status for r in results] == ["SUCCEEDED"] * 3
+    assert breaker.service_calls() == 3  # every call went through, not only the first (the probe)
+    assert breaker.item() is None  # the probe's success closed the operator's ended window
+
+
+def test_forced_closed_wins_over_an_expiry_in_the_future(breaker: Breaker) -> None:
+    # Both rules of IsCircuitClosed match this item; the operator's forced state must win.
+    forced = {"ServiceName": "payment", "Forced": "CLOSED", "ExpiryTimeStamp": int(time.time()) + 600}
+    breaker.operator_writes(forced)
+    assert "OpenUntil" in (breaker.item() or {})  # the mirror the open rule reads is there
+
+    result = breaker.call({"amount": 1})
+
+    assert result.status == "SUCCEEDED"
+    assert breaker.service_calls() == 1
+    assert {k: v for k, v in (breaker.item() or {}).items() if k != "OpenUntil"} == forced
+
+
+@pytest.mark.parametrize(
+    "operator_item",
+    [
+        pytest.param({"ServiceName": "payment", "Forced": "CLOSED"}, id="forced-closed"),
+        pytest.param({"ServiceName": "payment", "ExpiryTimeStamp": int(time.time()) + 600}, id="new-open-period"),
+    ],
+)
+def test_a_probe_success_never_deletes_what_an_operator_wrote_during_the_probe(
+    tuned_assembly: Assembly, operator_item: dict[str, Any]
+) -> None:
+    # GIVEN a circuit whose open period is over, and a probe held inside the service
+    service = ScriptedService("hold", then="ok")
+    with deployed_breaker(tuned_assembly, service) as deployed:  # 5 s timeout: room to hold the probe
+        deployed.operator_writes({"ServiceName": "payment", "ExpiryTimeStamp": int(time.time()) - 5})
+        probe = deployed.start({"ServiceName": "payment", "Payload": {}})
+        deadline = time.monotonic() + 10
+        while service.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert service.count == 1
+        # WHEN an operator writes the circuit while the probe is in flight, and the probe succeeds
+        deployed.operator_writes(operator_item)
+        service.proceed()
+        result = deployed.wait(probe)
+        deployed.runtime.settle()
+        item = deployed.item()
+
+    # THEN the operator's item is still there
+    assert result.status == "SUCCEEDED"
+    assert item is not None
+    assert {k: v for k, v in item.items() if k != "OpenUntil"} == operator_item
 
 
 # --------------------------------------------------------------------------- corrupt items

@@ -57,6 +57,7 @@ def test_successes_below_the_threshold_write_nothing(tuned: Breaker) -> None:
     tuned.service.behave("fail", "fail", then="ok")
     tuned.call({})
     counted = tuned.item()
+    assert counted is not None and len(counted["Failures"]) == 1  # one failure recorded, below the threshold
 
     for _ in range(3):
         assert tuned.call({}).status == "SUCCEEDED"
@@ -156,19 +157,39 @@ def test_a_forced_closed_circuit_survives_concurrent_failures(breaker: Breaker) 
     assert breaker.service_calls() == 30
 
 
-def test_an_operator_write_during_concurrent_failures_is_never_overwritten(fast_assembly: Assembly) -> None:
+def test_an_operator_write_during_concurrent_failures_is_never_overwritten(
+    fast_assembly: Assembly, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import circuit_breaker.lambdas.record_failure as record_failure
+
     service = ScriptedService(then="fail", gate=6)
     forced = {"ServiceName": "payment", "Forced": "CLOSED"}
+    decisions: list[str | None] = []
+    decide = record_failure.on_failure
+    one_at_a_time = threading.Lock()  # no other decision's write can land before the operator's
+
     with deployed_breaker(fast_assembly, service) as deployed:
+
+        def operator_writes_between_read_and_write(circuit: Any, now: float, policy: Any) -> Any:
+            # The race itself: the first RecordFailure has read the circuit (closed) and decided to
+            # open it; before its write lands, the operator forces the circuit closed.
+            with one_at_a_time:
+                after, outcome = decide(circuit, now, policy)
+                decisions.append(circuit.forced)
+                if len(decisions) == 1:
+                    deployed.table.put_item(Item=forced)
+                return after, outcome
+
+        monkeypatch.setattr(record_failure, "on_failure", operator_writes_between_read_and_write)
         arns = concurrently(6, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
-        # All six are inside the service now (the gate holds their first call) or about to be.
-        deployed.operator_writes(forced)
         results = [deployed.wait(arn) for arn in arns]
         deployed.runtime.settle()
         assert deployed.item() == forced
         recorded = deployed.runtime.calls_to("RecordFailure")
 
     assert {r.error for r in results} <= {"ServiceError", "ServiceTimeout"}
+    assert decisions[0] is None  # the first decision was made on the circuit as it was before the write
+    assert "CLOSED" in decisions  # ... and its write was refused: it read again and found the forced state
     assert {r.result["Result"] for r in recorded} == {"forced"}
 
 

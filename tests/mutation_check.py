@@ -1,0 +1,265 @@
+"""The mutation check: deliberate bugs in the workflow and the rules, each of which a test must catch.
+
+Run on demand (``make mutation``), not in CI: it runs the workflow tests once per mutation.
+
+Each mutation edits one file of the working tree in place (the ASL definition, or a module of
+``circuit_breaker.core``), runs the tests that guard that behaviour, and restores the file, even
+when interrupted. A mutation is *killed* when a test fails, and *survives* when every test
+passes: a survivor is a behaviour no test protects (or an equivalent mutation, to be explained).
+The tests synthesize the app afresh in each run, so what they execute is the mutated definition as
+``cdk synth`` would produce it.
+
+Add a mutation here whenever you add a behaviour. Each one names the text it changes, and fails
+loudly when that text is no longer there, so the list cannot silently go stale.
+
+    python -m tests.mutation_check            # every mutation
+    python -m tests.mutation_check -k probe   # those whose name contains "probe"
+    python -m tests.mutation_check --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEFINITION = REPOSITORY / "statemachine" / "circuit_breaker.asl.json"
+TRANSITIONS = REPOSITORY / "circuit_breaker" / "core" / "transitions.py"
+READING = REPOSITORY / "circuit_breaker" / "core" / "reading.py"
+WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
+RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
+
+
+class StaleMutation(RuntimeError):
+    """The code a mutation edits is no longer there: update the mutation."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: Path
+    mutate: Callable[[str], str]
+    tests: tuple[str, ...]
+
+
+def asl(edit: Callable[[dict[str, Any]], None]) -> Callable[[str], str]:
+    """A mutation of the workflow definition, as an edit of its parsed states."""
+
+    def mutate(text: str) -> str:
+        definition = json.loads(text)
+        edit(definition["States"])
+        return json.dumps(definition, indent=2)
+
+    return mutate
+
+
+def replace(old: str, new: str) -> Callable[[str], str]:
+    """A mutation of source text: ``old`` (which must occur exactly once) becomes ``new``."""
+
+    def mutate(text: str) -> str:
+        if text.count(old) != 1:
+            raise StaleMutation(f"expected exactly one {old!r}")
+        return text.replace(old, new)
+
+    return mutate
+
+
+def _choice(states: dict[str, Any], state: str, **where: Any) -> dict[str, Any]:
+    for rule in states[state]["Choices"]:
+        flat = json.dumps(rule)
+        if all(json.dumps({key: value})[1:-1] in flat for key, value in where.items()):
+            rule_found: dict[str, Any] = rule
+            return rule_found
+    raise StaleMutation(f"no rule of {state} with {where}")
+
+
+def _retry_never_taken(states: dict[str, Any]) -> None:
+    _choice(states, "ShouldRetry", NumericLessThanPath="$.Service.Retries")["Next"] = "RecordFailure"
+
+
+def _no_reread_before_retry(states: dict[str, Any]) -> None:
+    states["WaitBeforeRetry"]["Next"] = "ExecuteLambda"
+
+
+def _unconditional_close(states: dict[str, Any]) -> None:
+    parameters = states["CloseCircuit"]["Parameters"]
+    del parameters["ConditionExpression"], parameters["ExpressionAttributeValues"]
+
+
+def _open_rule_before_forced_closed(states: dict[str, Any]) -> None:
+    rules = states["IsCircuitClosed"]["Choices"]
+    forced_closed = _choice(states, "IsCircuitClosed", StringEquals="CLOSED")
+    open_rule = _choice(states, "IsCircuitClosed", StringGreaterThanPath="$.Circuit.CheckedAt")
+    i, j = rules.index(forced_closed), rules.index(open_rule)
+    rules[i], rules[j] = rules[j], rules[i]
+
+
+def _open_rule_inverted(states: dict[str, Any]) -> None:
+    for part in _choice(states, "IsCircuitClosed", StringGreaterThanPath="$.Circuit.CheckedAt")["And"]:
+        if "StringGreaterThanPath" in part:
+            part["StringLessThanPath"] = part.pop("StringGreaterThanPath")
+
+
+def _extra_probe_admitted(states: dict[str, Any]) -> None:
+    rule = _choice(states, "ProbeDecision", StringEquals="probe")
+    rule["Or"].append({"Variable": "$.Probe.Decision", "StringEquals": "busy"})
+
+
+def _success_never_closes(states: dict[str, Any]) -> None:
+    _choice(states, "WasCircuitOpen", IsPresent=True)["Next"] = "Succeeded"
+
+
+def _forced_window_never_ends(states: dict[str, Any]) -> None:
+    parameters = states["CloseCircuit"]["Parameters"]
+    parameters["ConditionExpression"] = "OpenUntil = :seen AND attribute_not_exists(Forced)"
+    del parameters["ExpressionAttributeValues"][":forcedOpen"]
+
+
+def _store_fault_policy_ignored(states: dict[str, Any]) -> None:
+    _choice(states, "StoreFaultPolicy", StringEquals="FAIL_FAST")["Next"] = "ExecuteLambda"
+
+
+def _timeout_not_named(states: dict[str, Any]) -> None:
+    _choice(states, "ServiceFailed", StringEquals="States.Timeout")["Next"] = "FailWithStatesError"
+
+
+def _no_retry_wait(states: dict[str, Any]) -> None:
+    wait = states["WaitBeforeRetry"]
+    del wait["SecondsPath"]
+    wait["Seconds"] = 0
+
+
+def _held_open_ignored(states: dict[str, Any]) -> None:
+    rules = states["IsCircuitClosed"]["Choices"]
+    rules.remove(_choice(states, "IsCircuitClosed", StringEquals="OPEN"))
+
+
+MUTATIONS = (
+    Mutation("retry never taken", DEFINITION, asl(_retry_never_taken), WORKFLOW_TESTS),
+    Mutation("no re-read of the circuit before a retry", DEFINITION, asl(_no_reread_before_retry), WORKFLOW_TESTS),
+    Mutation("CloseCircuit unconditional", DEFINITION, asl(_unconditional_close), WORKFLOW_TESTS),
+    Mutation(
+        "IsCircuitClosed: open rule before forced closed",
+        DEFINITION,
+        asl(_open_rule_before_forced_closed),
+        WORKFLOW_TESTS,
+    ),
+    Mutation("IsCircuitClosed: open rule compares the wrong way", DEFINITION, asl(_open_rule_inverted), WORKFLOW_TESTS),
+    Mutation("IsCircuitClosed: held open ignored", DEFINITION, asl(_held_open_ignored), WORKFLOW_TESTS),
+    Mutation("an extra probe admitted", DEFINITION, asl(_extra_probe_admitted), WORKFLOW_TESTS),
+    Mutation("a probe's success never closes", DEFINITION, asl(_success_never_closes), WORKFLOW_TESTS),
+    Mutation("a forced-open window never ends", DEFINITION, asl(_forced_window_never_ends), WORKFLOW_TESTS),
+    Mutation("store-fault policy ignored", DEFINITION, asl(_store_fault_policy_ignored), WORKFLOW_TESTS),
+    Mutation("a timeout not named ServiceTimeout", DEFINITION, asl(_timeout_not_named), WORKFLOW_TESTS),
+    Mutation("no wait between retries", DEFINITION, asl(_no_retry_wait), WORKFLOW_TESTS),
+    Mutation(
+        "a failure while open pushes the expiry out",
+        TRANSITIONS,
+        replace(
+            "        return None, FailureOutcome.ALREADY_OPEN",
+            "        return replace(circuit, expiry=failure_expiry(now, policy.open_duration(0))), "
+            "FailureOutcome.ALREADY_OPEN",
+        ),
+        RULE_TESTS,
+    ),
+    Mutation(
+        "the threshold counts one failure too few",
+        TRANSITIONS,
+        replace("if len(recent) >= policy.failure_threshold:", "if len(recent) > policy.failure_threshold:"),
+        RULE_TESTS,
+    ),
+    Mutation(
+        "a forced-closed circuit reads as open",
+        READING,
+        replace(
+            "    if forced == model.FORCED_CLOSED:\n        return CircuitState.FORCED_CLOSED\n",
+            "",
+        ),
+        RULE_TESTS,
+    ),
+)
+
+
+@dataclass
+class Outcome:
+    mutation: Mutation
+    killed: bool
+    seconds: float
+    detail: str
+
+
+def run_tests(tests: tuple[str, ...], *, stop_at_first: bool) -> tuple[int, str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *(["-x"] if stop_at_first else []),
+        *tests,
+    ]
+    result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True, check=False)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    failed = [line for line in lines if line.startswith(("FAILED tests/", "ERROR tests/"))]
+    return result.returncode, (failed[0] if failed else (lines[-1] if lines else result.stderr.strip()[-300:]))
+
+
+def check(mutation: Mutation) -> Outcome:
+    original = mutation.file.read_text()
+    started = time.monotonic()
+    try:
+        mutated = mutation.mutate(original)
+        if mutated == original:
+            raise StaleMutation("the mutation changed nothing")
+        mutation.file.write_text(mutated)
+        code, detail = run_tests(mutation.tests, stop_at_first=True)
+    finally:
+        mutation.file.write_text(original)
+    # pytest: 0 all passed, 1 some failed; anything else (a collection or usage error) is not a
+    # verdict on the mutation and is reported as such.
+    if code not in (0, 1):
+        raise RuntimeError(f"{mutation.name}: pytest exited {code}: {detail}")
+    return Outcome(mutation, killed=code == 1, seconds=time.monotonic() - started, detail=detail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Deliberate bugs that the tests must catch.")
+    parser.add_argument("-k", dest="pattern", default="", help="only mutations whose name contains this")
+    parser.add_argument("--list", action="store_true", help="list the mutations and stop")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if args.pattern in m.name]
+    if args.list:
+        for mutation in chosen:
+            print(f"{mutation.name}  ({mutation.file.relative_to(REPOSITORY)})")
+        return 0
+
+    started = time.monotonic()
+    baseline = sorted({test for m in chosen for test in m.tests})
+    code, detail = run_tests(tuple(baseline), stop_at_first=False)
+    if code != 0:
+        print(f"the tests fail without any mutation (pytest exit {code}), so no mutation can be judged: {detail}")
+        return 2
+    outcomes = []
+    for mutation in chosen:
+        outcome = check(mutation)
+        outcomes.append(outcome)
+        verdict = "killed  " if outcome.killed else "SURVIVED"
+        print(f"{verdict} {mutation.name} ({outcome.seconds:.0f} s): {outcome.detail}", flush=True)
+    killed = sum(o.killed for o in outcomes)
+    print(f"\nmutation score: {killed}/{len(outcomes)} killed in {time.monotonic() - started:.0f} s")
+    survivors = [o.mutation.name for o in outcomes if not o.killed]
+    if survivors:
+        print("survivors: " + "; ".join(survivors))
+    return 0 if not survivors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
