@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup demo test lint synth deploy clean
+.PHONY: setup demo test mutation synth deploy clean
 
 setup: $(STAMP) $(CDK)
 
@@ -29,6 +29,10 @@ test: setup ## lint, types, and the whole test suite
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lambdas infra circuit_breaker
 	$(BIN)/pytest
+
+mutation: setup ## on demand, not in CI: deliberate bugs in the workflow and the rules, each must fail a test
+	$(BIN)/pip install --quiet -e ".[dev,mutation]"
+	$(BIN)/python -m tests.mutation_check --mutmut
 
 synth: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --quiet

@@ -15,6 +15,7 @@ loudly when that text is no longer there, so the list cannot silently go stale.
     python -m tests.mutation_check            # every mutation
     python -m tests.mutation_check -k probe   # those whose name contains "probe"
     python -m tests.mutation_check --list
+    python -m tests.mutation_check --mutmut   # then mutmut on the pure rules (pyproject's [tool.mutmut])
 """
 
 from __future__ import annotations
@@ -230,10 +231,22 @@ def check(mutation: Mutation) -> Outcome:
     return Outcome(mutation, killed=code == 1, seconds=time.monotonic() - started, detail=detail)
 
 
+def run_mutmut() -> tuple[dict[str, int], list[str]]:
+    """mutmut on the pure rules (``[tool.mutmut]`` in pyproject.toml): its counts and its survivors."""
+    mutmut = [sys.executable, "-m", "mutmut"]
+    subprocess.run([*mutmut, "run"], cwd=REPOSITORY, capture_output=True, text=True, check=False)
+    subprocess.run([*mutmut, "export-cicd-stats"], cwd=REPOSITORY, capture_output=True, text=True, check=True)
+    stats: dict[str, int] = json.loads((REPOSITORY / "mutants" / "mutmut-cicd-stats.json").read_text())
+    results = subprocess.run([*mutmut, "results"], cwd=REPOSITORY, capture_output=True, text=True, check=True)
+    survivors = [line.split(":")[0].strip() for line in results.stdout.splitlines() if line.endswith(": survived")]
+    return stats, survivors
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Deliberate bugs that the tests must catch.")
     parser.add_argument("-k", dest="pattern", default="", help="only mutations whose name contains this")
     parser.add_argument("--list", action="store_true", help="list the mutations and stop")
+    parser.add_argument("--mutmut", action="store_true", help="then run mutmut on the pure rules")
     args = parser.parse_args(argv)
     chosen = [m for m in MUTATIONS if args.pattern in m.name]
     if args.list:
@@ -258,6 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     survivors = [o.mutation.name for o in outcomes if not o.killed]
     if survivors:
         print("survivors: " + "; ".join(survivors))
+    if args.mutmut:
+        stats, mutmut_survivors = run_mutmut()
+        judged = stats["killed"] + stats["survived"] + stats["timeout"]
+        print(
+            f"mutmut on the pure rules: {stats['killed']}/{judged} killed "
+            f"({stats['no_tests']} mutants no selected test reaches); `mutmut show NAME` shows one"
+        )
+        for name in mutmut_survivors:
+            print(f"  survived: {name}")
     return 0 if not survivors else 1
 
 

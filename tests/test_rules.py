@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
 
 from circuit_breaker.cdk.settings import BreakerSettings, SettingsError, settings_from_context, validate_service_name
+from circuit_breaker.cdk.workflow import PROBE_LEASE_MARGIN_SECONDS, service_config
 from circuit_breaker.core import model, reading
 from circuit_breaker.core.model import CircuitState, CorruptItemError
-from circuit_breaker.core.transitions import failure_expiry
+from circuit_breaker.core.transitions import Policy, failure_expiry
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
 
@@ -53,11 +55,13 @@ class TestParseExpiry:
 
 class TestView:
     def test_no_item_is_closed(self) -> None:
-        assert reading.view("payment", None, NOW).state is CircuitState.CLOSED
+        view = reading.view("payment", None, NOW)
+        assert (view.service, view.state) == ("payment", CircuitState.CLOSED)
 
     def test_future_expiry_is_open_until_then(self) -> None:
         view = reading.view("payment", {model.EXPIRY: Decimal(NOW + 30), model.LAST_ERROR: "Boom"}, NOW)
         assert (view.state, view.open_until, view.last_error) == (CircuitState.OPEN, NOW + 30, "Boom")
+        assert view.service == "payment"
 
     def test_past_expiry_is_half_open_whether_or_not_ttl_deleted_it(self) -> None:
         assert reading.view("payment", {model.EXPIRY: Decimal(NOW - 1)}, NOW).state is CircuitState.HALF_OPEN
@@ -76,9 +80,28 @@ class TestView:
             reading.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW - 1}, NOW).state is CircuitState.HALF_OPEN
         )
 
+    def test_a_forced_open_window_ends_at_its_expiry_like_any_open_period(self) -> None:
+        view = reading.view("payment", {model.FORCED: "OPEN", model.EXPIRY: NOW}, NOW)
+        assert (view.state, view.open_until) == (CircuitState.HALF_OPEN, NOW)
+
+    def test_the_last_failure_is_shown_as_stored(self) -> None:
+        item = {
+            model.EXPIRY: NOW + 5,
+            model.LAST_ERROR: "PaymentFailed",
+            model.LAST_CAUSE: "card declined",
+            model.LAST_FAILURE_AT: "2027-01-15T07:59:58.000Z",
+        }
+        view = reading.view("payment", item, NOW)
+        assert (view.last_error, view.last_cause, view.last_failure_at) == (
+            "PaymentFailed",
+            "card declined",
+            "2027-01-15T07:59:58.000Z",
+        )
+
     def test_forced_closed_wins_over_an_expiry(self) -> None:
         view = reading.view("payment", {model.FORCED: "CLOSED", model.EXPIRY: NOW + 60}, NOW)
         assert view.state is CircuitState.FORCED_CLOSED
+        assert view.open_until is None  # forced closed: no open period to show
 
     def test_corrupt_expiry_is_closed_and_says_why(self) -> None:
         view = reading.view("payment", {model.EXPIRY: "tomorrow"}, NOW)
@@ -159,3 +182,41 @@ class TestSettings:
     def test_service_names_are_checked(self, name: str) -> None:
         with pytest.raises(SettingsError):
             validate_service_name(name)
+
+
+def test_the_mirror_is_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        assert reading.iso_timestamp(NOW) == "2027-01-15T08:00:00.000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_the_policy_the_lambdas_read_is_the_one_the_construct_writes() -> None:
+    """The contract between synth time and run time: ``$.Service.Policy`` in the workflow."""
+    settings = BreakerSettings(
+        open_duration_seconds=45,
+        failure_threshold=3,
+        failure_window_seconds=90,
+        half_open_probes=2,
+        open_duration_growth=1.5,
+        max_open_duration_seconds=300,
+        service_timeout_seconds=4,
+        max_attempts=2,
+        retry_interval_seconds=1,
+    )
+    written = service_config(settings, function_arn="arn:x")["Policy"]
+
+    assert Policy.from_event(written) == Policy(
+        open_duration_seconds=45,
+        failure_threshold=3,
+        failure_window_seconds=90,
+        half_open_probes=2,
+        probe_lease_seconds=2 * 4 + 1 + PROBE_LEASE_MARGIN_SECONDS,
+        open_duration_growth=1.5,
+        max_open_duration_seconds=300,
+    )
+    with pytest.raises(KeyError):
+        Policy.from_event({k: v for k, v in written.items() if k != "FailureWindowSeconds"})

@@ -40,6 +40,7 @@ class TestThreshold:
             circuit = after
         assert circuit.expiry == NOW + 20 + 30
         assert circuit.failures == ()
+        assert circuit.opens == 1  # the first open of a run of opens (growth counts from here)
 
     def test_failures_outside_the_window_do_not_count(self) -> None:
         circuit = Circuit(failures=(NOW - 61, NOW - 59), exists=True)
@@ -115,6 +116,44 @@ class TestHalfOpen:
             None,
             ProbeDecision.OPEN,
         )
+
+
+class TestBoundaries:
+    """The exact edges of each rule, where an off-by-one hides."""
+
+    def test_a_failed_probe_reopens_with_a_clean_slate(self) -> None:
+        half_open = Circuit(
+            expiry=NOW - 1, forced=model.FORCED_OPEN, failures=(NOW - 2,), opens=3, probes={"p": NOW + 5}, exists=True
+        )
+        after, outcome = on_failure(half_open, NOW, Policy(open_duration_seconds=10))
+        assert outcome is FailureOutcome.REOPENED
+        assert after == replace(half_open, expiry=NOW + 10, forced=None, failures=(), opens=4, probes={})
+
+    def test_a_failure_exactly_at_the_window_start_no_longer_counts(self) -> None:
+        circuit = Circuit(failures=(NOW - 60, NOW - 59), exists=True)
+        after, outcome = on_failure(circuit, NOW, POLICY)  # window 60 s, threshold 3
+        assert outcome is FailureOutcome.COUNTED
+        assert after is not None and after.failures == (NOW - 59, NOW)
+
+    def test_a_probe_claim_lapses_at_its_lease(self) -> None:
+        circuit = Circuit(expiry=NOW - 100, opens=1, probes={"old": NOW}, exists=True)
+        assert circuit.active_probes(NOW) == {}
+        assert circuit.active_probes(NOW - 1) == {"old": NOW}
+
+    def test_only_a_probe_closes_only_a_half_open_circuit(self) -> None:
+        half_open = Circuit(expiry=NOW - 1, opens=1, exists=True)
+        still_open = Circuit(expiry=NOW + 10, opens=1, exists=True)
+        assert on_success(half_open, NOW, False) == half_open  # not the probe: nothing changes
+        assert on_success(still_open, NOW, True) == still_open
+
+    def test_a_circuit_without_expiry_writes_no_mirror(self) -> None:
+        counted = changes(Circuit(), Circuit(failures=(NOW,), exists=True))
+        assert (counted[model.EXPIRY], counted[model.OPEN_UNTIL]) == (None, None)
+
+    def test_an_item_reads_with_defaults_and_without_what_is_not_valid(self) -> None:
+        circuit = Circuit.from_item({model.KEY: "payment", model.FORCED: "MAYBE", model.EXPIRY: "tomorrow"})
+        assert circuit == Circuit(exists=True)
+        assert Circuit.from_item({model.KEY: "payment", model.FORCED: model.FORCED_CLOSED}).forced == "CLOSED"
 
 
 def test_item_round_trip_keeps_every_field() -> None:
