@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,6 +25,14 @@ from tests.harness import REPOSITORY
 pytestmark = pytest.mark.slow
 
 SECTION = "## Using the construct in your own CDK app"
+#: What a checkout holds beside its source: environments, build output, caches.
+NOT_SOURCE = (".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "cdk.out", "mutants", "__pycache__")
+#: Where each folder of the repository lands in the package (pyproject's package-dir).
+PACKAGE_FOLDERS = {
+    "circuit_breaker": "circuit_breaker",
+    "infra": "circuit_breaker/cdk",
+    "lambdas": "circuit_breaker/lambdas",
+}
 #: Each of the section's Python blocks starts with a comment naming its file.
 FILE_COMMENT = re.compile(r"\A# (?P<path>[\w/]+\.py)\n")
 
@@ -51,8 +60,13 @@ def run(command: list[str | Path], *, cwd: Path, env: dict[str, str] | None = No
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of the working tree, built from a clean copy of it: setuptools builds in place
+    (``build/lib``) and never removes what an earlier build left there, so a wheel built in a
+    checkout can carry modules that no longer exist."""
+    source = tmp_path_factory.mktemp("source") / "circuit-breaker"
+    shutil.copytree(REPOSITORY, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     out = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", out, REPOSITORY], cwd=out)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", out, source], cwd=out)
     (built,) = out.glob("circuit_breaker-*.whl")
     return built
 
@@ -84,6 +98,15 @@ def test_the_wheel_claims_one_import_name_and_carries_the_workflow_and_the_lambd
         "circuit_breaker"
     }
     assert "circuit_breaker/statemachine/circuit_breaker.asl.json" in names
+    # Exactly the modules of the source tree: nothing stale from an earlier build, nothing missing.
+    source_modules = {
+        f"{installed_as}/{path.relative_to(REPOSITORY / folder).as_posix()}"
+        for folder, installed_as in PACKAGE_FOLDERS.items()
+        for path in (REPOSITORY / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    source_modules.add("circuit_breaker/statemachine/__init__.py")
+    assert {name for name in names if name.endswith(".py")} == source_modules
     assert {
         "circuit_breaker/lambdas/record_failure.py",
         "circuit_breaker/lambdas/claim_probe.py",
