@@ -12,18 +12,16 @@ In order:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
-from circuit_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULATOR_SECRET_KEY
+from circuit_breaker.client.connection import configured_endpoint, emulator_session
+from circuit_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
 from circuit_breaker.errors import ConfigurationError
 from circuit_breaker.local.state import EmulatorState, default_state_file
-
-ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 
 
 class EmulatorNotRunningError(ConfigurationError):
@@ -46,7 +44,7 @@ def resolve_target(*, local: bool = False, state_file: Path | None = None, profi
     if local:
         return _emulator_target(state_file, required=True)
 
-    configured_endpoint = next((os.environ[name] for name in ENDPOINT_VARIABLES if os.environ.get(name)), None)
+    endpoint = configured_endpoint()
     try:
         session = boto3.Session(profile_name=profile)
         credentials = session.get_credentials()
@@ -55,18 +53,11 @@ def resolve_target(*, local: bool = False, state_file: Path | None = None, profi
     except BotoCoreError as exc:
         raise ConfigurationError(f"Could not load AWS credentials: {exc}") from exc
 
-    if configured_endpoint:
-        if credentials is None:
-            session = boto3.Session(
-                aws_access_key_id=EMULATOR_ACCESS_KEY,
-                aws_secret_access_key=EMULATOR_SECRET_KEY,
-                region_name=session.region_name or EMULATOR_REGION,
-            )
-        elif session.region_name is None:
-            session = boto3.Session(profile_name=profile, region_name=EMULATOR_REGION)
+    if endpoint:
+        session = emulator_session(session, has_credentials=credentials is not None, profile=profile)
         # boto3 reads AWS_ENDPOINT_URL itself; the endpoint is not passed on, so that the
         # per-service variables keep working as documented.
-        return Target(session=session, endpoint_url=None, description=f"the endpoint {configured_endpoint}")
+        return Target(session=session, endpoint_url=None, description=f"the endpoint {endpoint}")
 
     if credentials is not None:
         if session.region_name is None:

@@ -57,7 +57,8 @@ from circuit_breaker.errors import BreakerError, ConfigurationError, StackNotFou
 #: An Express execution lasts at most 5 minutes; wait a little longer for its answer.
 SYNC_READ_TIMEOUT_SECONDS = EXPRESS_MAX_SECONDS + 20
 DEFAULT_MAX_WORKERS = 10
-_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
+#: Where boto3 reads a custom Step Functions endpoint from, the service's own variable first.
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 _AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 _BAD_CREDENTIALS = frozenset(
     {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"}
@@ -162,19 +163,10 @@ class Connection:
         with self._lock:
             if not self._session_ready:
                 self._session_ready = True
-                custom = self.endpoint_url or next(
-                    (os.environ[v] for v in _ENDPOINT_VARIABLES if os.environ.get(v)), None
-                )
+                custom = self.endpoint_url or configured_endpoint()
                 if custom and not _is_aws_endpoint(custom):
-                    region = self.session.region_name or EMULATOR_REGION
-                    if self.session.get_credentials() is None:
-                        self.session = boto3.Session(
-                            aws_access_key_id=EMULATOR_ACCESS_KEY,
-                            aws_secret_access_key=EMULATOR_SECRET_KEY,
-                            region_name=region,
-                        )
-                    elif self.session.region_name is None:
-                        self.session = boto3.Session(region_name=region)
+                    has_credentials = self.session.get_credentials() is not None
+                    self.session = emulator_session(self.session, has_credentials=has_credentials)
             return self.session
 
     def _stack_output(self, key: str) -> str:
@@ -278,3 +270,22 @@ class Connection:
 def _is_aws_endpoint(url: str | None) -> bool:
     host = urlparse(url or "").hostname or ""
     return host.endswith(_AWS_HOST_SUFFIXES)
+
+
+def configured_endpoint() -> str | None:
+    """The Step Functions endpoint set in the environment (``ENDPOINT_VARIABLES``), if any."""
+    return next((os.environ[name] for name in ENDPOINT_VARIABLES if os.environ.get(name)), None)
+
+
+def emulator_session(session: boto3.Session, *, has_credentials: bool, profile: str | None = None) -> boto3.Session:
+    """``session``, for an emulator endpoint: placeholder credentials when it has none, and the
+    emulator's region when it has none. Against AWS nothing is made up: do not call this there."""
+    if not has_credentials:
+        return boto3.Session(
+            aws_access_key_id=EMULATOR_ACCESS_KEY,
+            aws_secret_access_key=EMULATOR_SECRET_KEY,
+            region_name=session.region_name or EMULATOR_REGION,
+        )
+    if session.region_name is None:
+        return boto3.Session(profile_name=profile, region_name=EMULATOR_REGION)
+    return session
