@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,15 +12,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from circuit_breaker.core import model
+from circuit_breaker.core.model import CircuitState
 from circuit_breaker.core.transitions import (
     Circuit,
     FailureOutcome,
     Policy,
     ProbeDecision,
+    SuccessOutcome,
     changes,
     claim_probe,
     on_failure,
-    on_success,
+    on_probe_success,
 )
 
 NOW = 1_800_000_000
@@ -107,7 +110,8 @@ class TestHalfOpen:
         assert after is not None and after.expiry == NOW + 30
 
     def test_probe_success_closes(self) -> None:
-        assert on_success(Circuit(expiry=NOW - 1, opens=2, probes={"p": NOW + 5}, exists=True), NOW, True) == Circuit()
+        half_open = Circuit(expiry=NOW - 1, opens=2, probes={"p": NOW + 5}, successes=0, exists=True)
+        assert on_probe_success(half_open, NOW, Policy(), "p") == (Circuit(), SuccessOutcome.CLOSED)
 
     def test_open_and_closed_circuits_send_callers_their_way(self) -> None:
         assert claim_probe(Circuit(), NOW, POLICY, "x") == (None, ProbeDecision.CALL)
@@ -140,11 +144,45 @@ class TestBoundaries:
         assert circuit.active_probes(NOW) == {}
         assert circuit.active_probes(NOW - 1) == {"old": NOW}
 
-    def test_only_a_probe_closes_only_a_half_open_circuit(self) -> None:
-        half_open = Circuit(expiry=NOW - 1, opens=1, exists=True)
-        still_open = Circuit(expiry=NOW + 10, opens=1, exists=True)
-        assert on_success(half_open, NOW, False) == half_open  # not the probe: nothing changes
-        assert on_success(still_open, NOW, True) == still_open
+    def test_only_a_half_open_circuit_is_closed_by_a_success(self) -> None:
+        for circuit in (
+            Circuit(expiry=NOW + 10, opens=1, exists=True),  # still open
+            Circuit(),  # closed meanwhile
+            Circuit(forced=model.FORCED_CLOSED, expiry=NOW - 1, exists=True),
+            Circuit(forced=model.FORCED_OPEN, exists=True),
+        ):
+            assert on_probe_success(circuit, NOW, Policy(), "p") == (None, SuccessOutcome.NOT_HALF_OPEN)
+
+    def test_the_success_threshold_counts_successes_in_a_row(self) -> None:
+        policy = Policy(success_threshold=3)
+        circuit = Circuit(expiry=NOW - 1, opens=1, probes={"p": NOW + 5, "q": NOW + 5}, exists=True)
+        after, outcome = on_probe_success(circuit, NOW, policy, "p")
+        assert outcome is SuccessOutcome.COUNTED
+        assert after == replace(circuit, successes=1, probes={"q": NOW + 5})  # its claim released
+        after, outcome = on_probe_success(replace(after, successes=2), NOW, policy, "q")
+        assert (after, outcome) == (Circuit(), SuccessOutcome.CLOSED)  # the third in a row closes
+
+    def test_a_failed_probe_resets_the_successes(self) -> None:
+        circuit = Circuit(expiry=NOW - 1, opens=1, successes=2, exists=True)
+        after, outcome = on_failure(circuit, NOW, Policy(success_threshold=3))
+        assert outcome is FailureOutcome.REOPENED and after is not None and after.successes == 0
+
+    def test_a_slow_start_admits_10_then_50_percent(self) -> None:
+        policy = Policy(slow_start_seconds=60)
+        after, outcome = on_probe_success(Circuit(expiry=NOW - 1, opens=1, exists=True), NOW, policy, "p")
+        assert outcome is SuccessOutcome.SLOW_START and after is not None
+        assert after.slow_start == (NOW + 30, NOW + 60) and after.state(NOW) is CircuitState.CLOSED
+        assert [after.admitted_percent(NOW + dt) for dt in (0, 29, 30, 59, 60)] == [10, 10, 50, 50, 100]
+        odd = on_probe_success(Circuit(expiry=NOW - 1, exists=True), NOW, Policy(slow_start_seconds=1), "p")[0]
+        assert odd is not None and odd.slow_start == (NOW + 1, NOW + 1)
+
+    def test_a_failure_during_a_slow_start_counts_and_an_opening_ends_it(self) -> None:
+        ramping = Circuit(slow_start=(NOW + 10, NOW + 20), exists=True)
+        counted, outcome = on_failure(ramping, NOW, POLICY)
+        assert outcome is FailureOutcome.COUNTED and counted is not None and counted.slow_start == ramping.slow_start
+        opened, outcome = on_failure(ramping, NOW, Policy())
+        assert outcome is FailureOutcome.OPENED and opened is not None and opened.slow_start == ()
+        assert opened.admitted_percent(NOW + 100) == 100  # half-open later: no share applies
 
     def test_a_circuit_without_expiry_writes_no_mirror(self) -> None:
         counted = changes(Circuit(), Circuit(failures=(NOW,), exists=True))
@@ -157,10 +195,54 @@ class TestBoundaries:
 
 
 def test_item_round_trip_keeps_every_field() -> None:
-    circuit = Circuit(expiry=NOW, failures=(NOW - 3,), opens=2, probes={"e": NOW + 4}, version=7, exists=True)
+    circuit = Circuit(
+        expiry=NOW,
+        failures=(NOW - 3,),
+        opens=2,
+        probes={"e": NOW + 4},
+        successes=1,
+        slow_start=(NOW + 5, NOW + 9),
+        version=7,
+        exists=True,
+    )
     item = {k: v for k, v in changes(Circuit(version=6), circuit).items() if v is not None}
     assert Circuit.from_item(item) == circuit
     assert item[model.OPEN_UNTIL] == "2027-01-15T08:00:00.000Z"
+
+
+class TestCorruptBookkeeping:
+    """Attributes another tool wrote with the wrong type read as empty, listed for the log."""
+
+    def test_wrong_types_read_as_empty_and_are_listed(self) -> None:
+        item = {
+            model.KEY: "payment",
+            model.FAILURES: "1800000000",
+            model.VERSION: "3",
+            model.OPENS: "two",
+            model.PROBES: ["x"],
+            model.PROBE_SUCCESSES: True,
+            model.ADMIT_10: "soon",
+        }
+        circuit = Circuit.from_item(item)
+        assert circuit == Circuit(exists=True)
+        assert dict(circuit.corrupt) == {
+            model.FAILURES: "'1800000000'",
+            model.VERSION: "'3'",
+            model.OPENS: "'two'",
+            model.PROBES: "['x']",
+            model.PROBE_SUCCESSES: "True",
+            model.ADMIT_10: "'soon'",
+        }
+
+    def test_a_failure_on_corrupt_bookkeeping_is_recorded(self) -> None:
+        circuit = Circuit.from_item({model.KEY: "payment", model.FAILURES: ["a"], model.OPENS: -1})
+        after, outcome = on_failure(circuit, NOW, Policy())
+        assert outcome is FailureOutcome.OPENED and after is not None and after.expiry == NOW + 30
+
+    def test_valid_bookkeeping_is_not_listed(self) -> None:
+        item = {model.FAILURES: [Decimal(NOW)], model.VERSION: Decimal(2), model.PROBES: {"e": Decimal(NOW)}}
+        circuit = Circuit.from_item(item)
+        assert circuit.corrupt == () and circuit.failures == (NOW,) and circuit.version == 2
 
 
 # --------------------------------------------------------------------------- property test
@@ -177,12 +259,17 @@ class ReferenceModel:
     max_open: int
     probes_allowed: int
     lease: int
+    successes_needed: int = 1
+    slow_start: int = 0
     forced: str | None = None  # "open" or "closed"
     forced_until: int | None = None
     open_until: int | None = None  # set once opened; stays after expiry until a probe succeeds
     times_opened: int = 0
     failure_times: list[int] = field(default_factory=list)
     probe_leases: dict[str, int] = field(default_factory=dict)
+    successes: int = 0
+    admit_10_until: int | None = None
+    admit_50_until: int | None = None
 
     @classmethod
     def for_policy(cls, policy: Policy, **state: Any) -> ReferenceModel:
@@ -194,6 +281,8 @@ class ReferenceModel:
             max_open=policy.max_open_duration_seconds,
             probes_allowed=policy.half_open_probes,
             lease=policy.probe_lease_seconds,
+            successes_needed=policy.success_threshold,
+            slow_start=policy.slow_start_seconds,
             **state,
         )
 
@@ -221,12 +310,15 @@ class ReferenceModel:
             self.forced = self.forced_until = None
             self.probe_leases = {}
             self.failure_times = []
+            self.successes = 0
             return "reopened"
         self.failure_times = [t for t in self.failure_times if t > now - self.window] + [now]
         if len(self.failure_times) >= self.threshold:
             self.open_until = now + self.open_seconds
             self.times_opened = 1
             self.failure_times = []
+            self.successes = 0
+            self.admit_10_until = self.admit_50_until = None
             return "opened"
         return "counted"
 
@@ -244,11 +336,31 @@ class ReferenceModel:
         self.probe_leases = {**live, execution: now + self.lease}
         return "probe"
 
-    def probe_succeeded(self) -> None:
+    def probe_succeeded(self, execution: str, now: int) -> str:
+        if self.sees(now) != "half-open":
+            return "not half-open"
+        self.successes += 1
+        if self.successes < self.successes_needed:
+            self.probe_leases = {e: t for e, t in self.probe_leases.items() if t > now and e != execution}
+            return "counted"
         self.forced = self.forced_until = self.open_until = None
-        self.times_opened = 0
+        self.times_opened = self.successes = 0
         self.failure_times = []
         self.probe_leases = {}
+        if not self.slow_start:
+            return "closed"
+        self.admit_10_until = now + -(-self.slow_start // 2)
+        self.admit_50_until = now + self.slow_start
+        return "slow start"
+
+    def admitted(self, now: int) -> int:
+        if self.sees(now) != "closed":
+            return 100
+        if self.admit_10_until is not None and self.admit_10_until > now:
+            return 10
+        if self.admit_50_until is not None and self.admit_50_until > now:
+            return 50
+        return 100
 
 
 class BreakerMachine(RuleBasedStateMachine):
@@ -272,6 +384,8 @@ class BreakerMachine(RuleBasedStateMachine):
             probe_lease_seconds=st.integers(1, 40),
             open_duration_growth=st.sampled_from([1.0, 1.5, 2.0]),
             max_open_duration_seconds=st.integers(60, 200),
+            success_threshold=st.integers(1, 3),
+            slow_start_seconds=st.sampled_from([0, 1, 7, 40]),
         )
     )
     def choose_policy(self, policy: Policy) -> None:
@@ -303,9 +417,10 @@ class BreakerMachine(RuleBasedStateMachine):
         after, decision = claim_probe(self.circuit, self.now, self.policy, execution)
         assert decision.value == self.reference.claim(execution, self.now)
         self.circuit = after or self.circuit
-        if decision is ProbeDecision.PROBE and succeeds:
-            self.circuit = on_success(self.circuit, self.now, probe=True) or self.circuit
-            self.reference.probe_succeeded()
+        if decision in (ProbeDecision.PROBE, ProbeDecision.CALL) and succeeds:
+            after, outcome = on_probe_success(self.circuit, self.now, self.policy, execution)
+            assert outcome.value == self.reference.probe_succeeded(execution, self.now)
+            self.circuit = after or self.circuit
 
     @rule(seconds=st.one_of(st.none(), st.integers(1, 120)))
     def operator_forces_open(self, seconds: int | None) -> None:
@@ -326,6 +441,12 @@ class BreakerMachine(RuleBasedStateMachine):
     @invariant()
     def both_agree_on_what_a_caller_sees(self) -> None:
         assert self.circuit.state(self.now).value == self.reference.sees(self.now)
+        assert self.circuit.admitted_percent(self.now) == self.reference.admitted(self.now)
+
+    @invariant()
+    def the_item_survives_a_round_trip(self) -> None:
+        item = {k: v for k, v in changes(Circuit(), self.circuit).items() if v is not None}
+        assert Circuit.from_item(item) == replace(self.circuit, version=1, exists=bool(item) or self.circuit.exists)
 
     @invariant()
     def the_item_stays_small(self) -> None:
@@ -334,6 +455,9 @@ class BreakerMachine(RuleBasedStateMachine):
 
 
 _FRESH_STATE: dict[str, Any] = {
+    "successes": 0,
+    "admit_10_until": None,
+    "admit_50_until": None,
     "forced": None,
     "forced_until": None,
     "open_until": None,

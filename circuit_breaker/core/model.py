@@ -32,6 +32,13 @@ FAILURES = "Failures"  # recent failed executions (epoch s), counted towards the
 OPENS = "Opens"  # consecutive opens since the last close, for growing open periods
 PROBES = "Probes"  # half-open probe claims: execution id -> claim lapses at (epoch s)
 VERSION = "Version"  # bumped by every automatic write, for conditional writes
+PROBE_SUCCESSES = "ProbeSuccesses"  # consecutive successful probes in this half-open period
+# Slow start after a close: until ADMIT_10 admit 10 % of calls, then until ADMIT_50 half of them
+# (ISO strings like OpenUntil, which the workflow compares with its clock).
+ADMIT_10 = "Admit10PercentUntil"
+ADMIT_50 = "Admit50PercentUntil"
+#: The shares of calls admitted in each half of a slow start, in that order.
+SLOW_START_SHARES = (10, 50)
 
 FORCED_OPEN = "OPEN"
 FORCED_CLOSED = "CLOSED"

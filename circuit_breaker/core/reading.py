@@ -29,6 +29,16 @@ def iso_timestamp(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime(_ISO_LAYOUT)
 
 
+def parse_iso_timestamp(raw: object, attribute: str) -> int | None:
+    """An ISO-8601 timestamp the breaker wrote (``iso_timestamp``), as epoch seconds; ``None`` when absent."""
+    if raw is None:
+        return None
+    try:
+        return math.ceil(datetime.fromisoformat(str(raw).replace("Z", "+00:00")).timestamp())
+    except ValueError as exc:
+        raise CorruptItemError(f"{attribute} must be an ISO-8601 timestamp, not {raw!r}") from exc
+
+
 def parse_expiry(raw: object) -> int | None:
     """``ExpiryTimeStamp`` as whole epoch seconds, ``None`` when absent.
 

@@ -59,6 +59,7 @@ class CircuitStore:
     ) -> Transition[T]:
         """Read ``service``'s circuit, let ``decide`` choose the next one, and write it only if
         the item has not changed since it was read; on a conflict, read and decide again.
+        A next circuit with nothing in it (``Circuit()``) deletes the item.
 
         Attributes the breaker does not own (an operator's ``Reason``, anything else) are kept.
         ``annotate`` adds attributes for people (last error, when it opened) to a write.
@@ -69,24 +70,24 @@ class CircuitStore:
             after, outcome = decide(before)
             if after is None:
                 return Transition(outcome=outcome, before=before, after=None, raw=raw)
-            item: dict[str, Any] = {**(raw or {}), model.KEY: service}
-            for name, value in transitions.changes(before, after).items():
-                if value is None:
-                    item.pop(name, None)
-                else:
-                    item[name] = value
-            if annotate is not None:
-                item.update(annotate(after, outcome))
             condition, names, values = _unchanged_since(raw)
-            kwargs: dict[str, Any] = {
-                "Item": item,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-            }
+            kwargs: dict[str, Any] = {"ConditionExpression": condition, "ExpressionAttributeNames": names}
             if values:
                 kwargs["ExpressionAttributeValues"] = values
+            if after != Circuit():
+                item: dict[str, Any] = {**(raw or {}), model.KEY: service}
+                for name, value in transitions.changes(before, after).items():
+                    if value is None:
+                        item.pop(name, None)
+                    else:
+                        item[name] = value
+                if annotate is not None:
+                    item.update(annotate(after, outcome))
+                write, kwargs["Item"] = self.table.put_item, item
+            else:  # closed with nothing to keep: no item, as after the workflow's own close
+                write, kwargs["Key"] = self.table.delete_item, {model.KEY: service}
             try:
-                self.table.put_item(**kwargs)
+                write(**kwargs)
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise StoreError(f"could not write circuit {service!r}: {exc}") from exc

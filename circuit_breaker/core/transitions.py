@@ -2,7 +2,8 @@
 
     closed ──failure (threshold reached in the window)──▶ open
     open ──time up──▶ half-open ──probe claimed──▶ (probe runs)
-    half-open ──probe succeeds──▶ closed (the workflow deletes the item)
+    half-open ──``success_threshold`` probes succeed in a row──▶ closed (the item is deleted, or
+        kept with a slow start's admission times when ``slow_start_seconds`` > 0)
     half-open ──probe fails──▶ open again, for longer when ``open_duration_growth`` > 1
     forced open / forced closed: only an operator enters or leaves them
 
@@ -44,6 +45,8 @@ class Policy:
     probe_lease_seconds: int = 30
     open_duration_growth: float = 1.0
     max_open_duration_seconds: int = 600
+    success_threshold: int = 1
+    slow_start_seconds: int = 0
 
     @classmethod
     def from_event(cls, raw: Mapping[str, Any]) -> Policy:
@@ -56,6 +59,8 @@ class Policy:
             probe_lease_seconds=int(raw["ProbeLeaseSeconds"]),
             open_duration_growth=float(raw["OpenDurationGrowth"]),
             max_open_duration_seconds=int(raw["MaxOpenDurationSeconds"]),
+            success_threshold=int(raw["SuccessThreshold"]),
+            slow_start_seconds=int(raw["SlowStartSeconds"]),
         )
 
     def open_duration(self, opens_before: int) -> int:
@@ -76,26 +81,54 @@ class Circuit:
     """Consecutive opens since the circuit was last closed by a success."""
     probes: Mapping[str, int] = field(default_factory=dict)
     """Probe executions in half-open, with when each one's claim lapses."""
+    successes: int = 0
+    """Consecutive successful probes in this half-open period."""
+    slow_start: tuple[int, ...] = ()
+    """After a close with a slow start: when each step of ``model.SLOW_START_SHARES`` ends (epoch s)."""
     version: int = 0
     exists: bool = False
+    corrupt: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Bookkeeping attributes that were not what the breaker writes: (name, old value), replaced
+    by the next write and logged by whoever makes it."""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any] | None) -> Circuit:
+        """The circuit an item describes. Corrupt bookkeeping (say ``Failures`` written as a String
+        by another tool) reads as empty and is listed in ``corrupt``: it never blocks a write."""
         if not item:
             return cls()
+        corrupt: list[tuple[str, str]] = []
+
+        def parsed(name: str, parse: Any, empty: Any) -> Any:
+            raw = item.get(name)
+            if raw is None:
+                return empty
+            try:
+                return parse(raw)
+            except (CorruptItemError, TypeError, ValueError, ArithmeticError):
+                corrupt.append((name, repr(raw)))
+                return empty
+
         try:
             expiry = reading.parse_expiry(item.get(model.EXPIRY))
         except CorruptItemError:
-            expiry = None  # behaves as no expiry; the next write replaces it
+            expiry = None  # behaves as no expiry; the writer logs it as it replaces it
         forced = item.get(model.FORCED)
+        slow_start = tuple(
+            parsed(name, lambda raw, name=name: reading.parse_iso_timestamp(raw, name), None)
+            for name in (model.ADMIT_10, model.ADMIT_50)
+        )
         return cls(
             expiry=expiry,
             forced=forced if forced in (model.FORCED_OPEN, model.FORCED_CLOSED) else None,
-            failures=tuple(int(f) for f in item.get(model.FAILURES) or ()),
-            opens=int(item.get(model.OPENS, 0)),
-            probes={str(k): int(v) for k, v in (item.get(model.PROBES) or {}).items()},
-            version=int(item.get(model.VERSION, 0)),
+            failures=parsed(model.FAILURES, _times, ()),
+            opens=parsed(model.OPENS, _count, 0),
+            probes=parsed(model.PROBES, _leases, {}),
+            successes=parsed(model.PROBE_SUCCESSES, _count, 0),
+            slow_start=slow_start if None not in slow_start else (),
+            version=parsed(model.VERSION, _count, 0),
             exists=True,
+            corrupt=tuple(corrupt),
         )
 
     def state(self, now: float) -> CircuitState:
@@ -103,6 +136,33 @@ class Circuit:
 
     def active_probes(self, now: float) -> dict[str, int]:
         return {execution: lease for execution, lease in self.probes.items() if lease > now}
+
+    def admitted_percent(self, now: float) -> int:
+        """The share of calls a slow start lets through at ``now`` (100: no slow start under way)."""
+        if self.state(now) is not CircuitState.CLOSED:
+            return 100
+        for ends, share in zip(self.slow_start, model.SLOW_START_SHARES, strict=False):
+            if ends > now:
+                return share
+        return 100
+
+
+def _count(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | Decimal) or raw < 0 or raw != int(raw):
+        raise ValueError(f"not a count: {raw!r}")
+    return int(raw)
+
+
+def _times(raw: Any) -> tuple[int, ...]:
+    if isinstance(raw, str | bytes | Mapping):
+        raise ValueError(f"not a list of times: {raw!r}")
+    return tuple(_count(value) for value in raw)
+
+
+def _leases(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"not a map of claims: {raw!r}")
+    return {str(key): _count(value) for key, value in raw.items()}
 
 
 class FailureOutcome(enum.StrEnum):
@@ -124,6 +184,17 @@ class ProbeDecision(enum.StrEnum):
     """Half-open and the probes are taken: fail fast."""
 
 
+class SuccessOutcome(enum.StrEnum):
+    CLOSED = "closed"
+    """Enough probes succeeded in a row: the circuit is closed (the item deleted)."""
+    SLOW_START = "slow start"
+    """Closed, and a slow start admits a growing share of calls."""
+    COUNTED = "counted"
+    """A probe succeeded; more are needed before the circuit closes. Its claim is released."""
+    NOT_HALF_OPEN = "not half-open"
+    """The circuit changed since the call began (an operator, another probe): nothing to do."""
+
+
 def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | None, FailureOutcome]:
     """A failed execution (every attempt failed). Returns the new circuit (``None``: no write)."""
     state = circuit.state(now)
@@ -142,12 +213,21 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
             failures=(),
             opens=circuit.opens + 1,
             probes={},
+            successes=0,
         )
         return reopened, FailureOutcome.REOPENED
     window_start = now - policy.failure_window_seconds
     recent = (*(f for f in circuit.failures if f > window_start), at)
     if len(recent) >= policy.failure_threshold:
-        opened = replace(circuit, expiry=failure_expiry(now, policy.open_duration(0)), failures=(), opens=1, probes={})
+        opened = replace(
+            circuit,
+            expiry=failure_expiry(now, policy.open_duration(0)),
+            failures=(),
+            opens=1,
+            probes={},
+            successes=0,
+            slow_start=(),
+        )
         return opened, FailureOutcome.OPENED
     # Keep only as many as the threshold needs: the item stays small.
     return replace(circuit, failures=recent[-policy.failure_threshold :]), FailureOutcome.COUNTED
@@ -170,16 +250,26 @@ def claim_probe(circuit: Circuit, now: float, policy: Policy, execution: str) ->
     return claimed, ProbeDecision.PROBE
 
 
-def on_success(circuit: Circuit, now: float, probe: bool) -> Circuit | None:
-    """A call succeeded. Returns the circuit afterwards (the same one when nothing changes).
+def on_probe_success(
+    circuit: Circuit, now: float, policy: Policy, execution: str
+) -> tuple[Circuit | None, SuccessOutcome]:
+    """A call let through in half-open answered (succeeded, or raised an ignored error: the
+    service is answering). ``success_threshold`` such answers in a row close the circuit.
 
-    The workflow closes the circuit itself (a conditional delete) when the success came after
-    the open period, which is the probe's success; this function is the same rule, for the
-    model and the property tests.
+    The workflow closes the circuit itself (a conditional delete) when one success is enough
+    and there is no slow start; it calls this rule (through ClaimProbe) otherwise.
     """
-    if probe and circuit.state(now) is CircuitState.HALF_OPEN:
-        return Circuit()
-    return circuit
+    if circuit.state(now) is not CircuitState.HALF_OPEN:
+        return None, SuccessOutcome.NOT_HALF_OPEN
+    successes = circuit.successes + 1
+    if successes < policy.success_threshold:
+        probes = {other: lease for other, lease in circuit.active_probes(now).items() if other != execution}
+        return replace(circuit, successes=successes, probes=probes), SuccessOutcome.COUNTED
+    if policy.slow_start_seconds <= 0:
+        return Circuit(), SuccessOutcome.CLOSED
+    start = math.ceil(now)
+    steps = (start + math.ceil(policy.slow_start_seconds / 2), start + policy.slow_start_seconds)
+    return Circuit(slow_start=steps, version=circuit.version, exists=True), SuccessOutcome.SLOW_START
 
 
 def changes(before: Circuit, after: Circuit) -> dict[str, Any]:
@@ -191,6 +281,9 @@ def changes(before: Circuit, after: Circuit) -> dict[str, Any]:
         model.FAILURES: [Decimal(f) for f in after.failures] or None,
         model.OPENS: after.opens or None,
         model.PROBES: {k: Decimal(v) for k, v in after.probes.items()} or None,
+        model.PROBE_SUCCESSES: after.successes or None,
+        model.ADMIT_10: reading.iso_timestamp(after.slow_start[0]) if after.slow_start else None,
+        model.ADMIT_50: reading.iso_timestamp(after.slow_start[1]) if after.slow_start else None,
         model.VERSION: before.version + 1,
     }
     return updates
