@@ -26,3 +26,10 @@ EXPRESS_MAX_SECONDS: Final = 300
 EMULATOR_REGION: Final = "us-east-1"
 EMULATOR_ACCESS_KEY: Final = "local"
 EMULATOR_SECRET_KEY: Final = "local"
+
+#: The error names the breaker's own workflow ends with. A service error that reuses one of them
+#: ends as ``ServiceFailed`` (its name and cause inside the cause), so that a caller never takes a
+#: service's error for the breaker's; none of them may be registered as an ignored error.
+BREAKER_ERRORS: Final = ("CircuitOpen", "CircuitStoreUnavailable", "InvalidInput", "UnknownService", "ServiceTimeout")
+#: What the workflow ends with when every attempt failed and the error was not one of its own.
+SERVICE_FAILED: Final = "ServiceFailed"

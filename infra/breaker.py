@@ -38,10 +38,15 @@ class ProtectedService:
 
     ``settings`` overrides the breaker-wide settings for this service only, by name
     (``{"service_timeout_seconds": 10}`` or ``{"serviceTimeoutSeconds": 10}``).
+    ``fallback`` answers in the service's place while its circuit is open (and after a call that
+    failed on every attempt, with the setting ``fallback_on_failure``); it receives
+    ``{"ServiceName", "Payload", "Reason": {"Error", "Cause"}}`` and its answer is the call's.
+    A service has a fallback function or a static ``fallback_response`` setting, not both.
     """
 
     function: lambda_.IFunction
     settings: Mapping[str, Any] = field(default_factory=dict)
+    fallback: lambda_.IFunction | None = None
 
 
 class CircuitBreaker(Construct):
@@ -104,6 +109,7 @@ class CircuitBreaker(Construct):
             record_failure=functions.record_failure,
             claim_probe=functions.claim_probe,
             services={name: (self.services[name].function, s) for name, s in self.settings_by_service.items()},
+            fallbacks={name: service.fallback for name, service in self.services.items() if service.fallback},
             removal_policy=removal_policy,
             log_retention=log_retention,
             log_execution_data=log_execution_data,

@@ -27,6 +27,11 @@ from .functions import LAMBDA_RUNTIME, nag_lambda
 from .settings import CONTEXT_KEY, settings_from_context
 
 
+#: A declined card or a request the demo does not understand is the caller's problem: such an
+#: answer ends the call at once and never counts against the service (context may override it).
+DEMO_SERVICE_SETTINGS = {"ignoredErrors": ["PaymentDeclined", "InvalidDemoRequest"]}
+
+
 class DemoStack(Stack):
     """The breaker, its settings from CDK context ``circuit-breaker``, and the ``payment`` service."""
 
@@ -43,7 +48,7 @@ class DemoStack(Stack):
         self.demo_function = lambda_.Function(
             self,
             "DemoService",
-            description="Circuit breaker demo: a payment service steered by its payload (ok, slow, fail)",
+            description="Circuit breaker demo: a payment service steered by its payload (ok, slow, fail, decline)",
             runtime=LAMBDA_RUNTIME,
             code=lambda_.Code.from_asset(str(assets.demo_service_code())),
             handler="demo_service.handler",
@@ -58,7 +63,7 @@ class DemoStack(Stack):
         self.breaker = CircuitBreaker(
             self,
             "Breaker",
-            services={DEMO_SERVICE: ProtectedService(function=self.demo_function)},
+            services={DEMO_SERVICE: ProtectedService(function=self.demo_function, settings=DEMO_SERVICE_SETTINGS)},
             settings=settings,
             service_overrides=overrides,
             # The demo's circuits are disposable; a production stack keeps the default (RETAIN).

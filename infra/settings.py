@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from circuit_breaker.contract import EXPRESS_MAX_SECONDS
+from circuit_breaker.contract import BREAKER_ERRORS, EXPRESS_MAX_SECONDS, SERVICE_FAILED
 from circuit_breaker.core.transitions import Policy
 
 CONTEXT_KEY = "circuit-breaker"
@@ -23,6 +23,11 @@ CONTEXT_KEY = "circuit-breaker"
 SERVICE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 STORE_FAULT_POLICIES = ("call", "fail_fast")
+
+#: A static fallback answer is written into the workflow definition: keep it small.
+MAX_FALLBACK_RESPONSE_BYTES = 32 * 1024
+#: Step Functions' limit on an error name.
+MAX_ERROR_NAME_CHARS = 256
 
 #: The circuit rules' defaults live with the rules (the Lambdas' ``Policy``); the settings below
 #: that are not rules (timeouts, retries, store faults) have theirs here.
@@ -61,6 +66,16 @@ class BreakerSettings:
     """The longest an open period grows to."""
     store_fault_policy: str = "call"
     """When the CircuitStatus table cannot be read: ``call`` the service anyway, or ``fail_fast``."""
+    success_threshold: int = _RULES.success_threshold
+    """Successful probes in a row that close a half-open circuit."""
+    slow_start_seconds: int = _RULES.slow_start_seconds
+    """After a circuit closes, admit 10 % then 50 % of calls over this period (0: off)."""
+    ignored_errors: tuple[str, ...] = ()
+    """Error names that are the caller's problem, not the service's: never retried, never counted."""
+    fallback_response: Any = None
+    """A JSON answer given in place of the service while its circuit is open (``None``: none)."""
+    fallback_on_failure: bool = False
+    """Also answer with the fallback when the call failed on every attempt."""
 
     def __post_init__(self) -> None:
         _require(self.open_duration_seconds >= 1, "open_duration_seconds must be at least 1")
@@ -84,6 +99,27 @@ class BreakerSettings:
             self.store_fault_policy in STORE_FAULT_POLICIES,
             f"store_fault_policy must be one of {', '.join(STORE_FAULT_POLICIES)}",
         )
+        _require(1 <= self.success_threshold <= 10, "success_threshold must be from 1 to 10")
+        _require(0 <= self.slow_start_seconds <= 3600, "slow_start_seconds must be from 0 (off) to 3600")
+        for name in self.ignored_errors:
+            _require(
+                isinstance(name, str) and 0 < len(name) <= MAX_ERROR_NAME_CHARS,
+                f"ignored_errors must be error names (1 to {MAX_ERROR_NAME_CHARS} characters), not {name!r}",
+            )
+            _require(
+                name not in (*BREAKER_ERRORS, SERVICE_FAILED) and not name.startswith("States."),
+                f"ignored_errors cannot include {name!r}: it is one of the breaker's own error names "
+                "or a Step Functions error (States.*), which a service never raises itself",
+            )
+        if self.fallback_response is not None:
+            try:
+                size = len(json.dumps(self.fallback_response).encode())
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"fallback_response must be JSON: {exc}") from exc
+            _require(
+                size <= MAX_FALLBACK_RESPONSE_BYTES,
+                f"fallback_response is {size} bytes; at most {MAX_FALLBACK_RESPONSE_BYTES} fit in the workflow",
+            )
         worst = self.worst_case_seconds()
         _require(
             worst <= EXPRESS_MAX_SECONDS,
@@ -156,6 +192,16 @@ def _snake(key: str) -> str:
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:
+    if name == "fallback_response":
+        return value  # any JSON; checked when the settings are built
+    if name == "ignored_errors":
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise SettingsError(f"setting {name} must be a list of error names, not {value!r}")
+        return tuple(value)
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise SettingsError(f"setting {name} must be true or false, not {value!r}")
+        return value
     if isinstance(current, str):
         if not isinstance(value, str):
             raise SettingsError(f"setting {name} must be a string, not {value!r}")

@@ -8,7 +8,7 @@ service's settings; its function ARN enters through a placeholder like every oth
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from aws_cdk import RemovalPolicy
@@ -20,7 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from . import assets, nag
-from .settings import BreakerSettings
+from .settings import BreakerSettings, SettingsError
 
 #: A probe's claim outlives its execution's worst case by this much, then lapses on its own.
 PROBE_LEASE_MARGIN_SECONDS = 5
@@ -38,14 +38,17 @@ class BreakerWorkflow(Construct):
         record_failure: lambda_.IFunction,
         claim_probe: lambda_.IFunction,
         services: Mapping[str, tuple[lambda_.IFunction, BreakerSettings]],
+        fallbacks: Mapping[str, lambda_.IFunction] | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_execution_data: bool = False,
     ) -> None:
         """
         :param services: service name -> (the function that implements it, its settings).
+        :param fallbacks: service name -> the function that answers in its place (some services).
         """
         super().__init__(scope, construct_id)
+        fallbacks = dict(fallbacks or {})
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
         self.role = iam.Role(
             self,
@@ -56,7 +59,12 @@ class BreakerWorkflow(Construct):
         # The workflow's own grants live in a policy of their own, never suppressed, so that cdk-nag
         # flags any wildcard here. The role's default policy holds only what CDK adds for log
         # delivery and X-Ray, which AWS grants on "*" alone (suppressed below, with the reason).
-        invoked = [record_failure, claim_probe, *(function for function, _ in services.values())]
+        invoked = [
+            record_failure,
+            claim_probe,
+            *(function for function, _ in services.values()),
+            *fallbacks.values(),
+        ]
         self.policy = iam.Policy(
             self,
             "Grants",
@@ -70,7 +78,9 @@ class BreakerWorkflow(Construct):
             ],
         )
 
-        definition, placeholders = routed_definition({name: settings for name, (_, settings) in services.items()})
+        definition, placeholders = routed_definition(
+            {name: settings for name, (_, settings) in services.items()}, with_fallback_function=set(fallbacks)
+        )
         substitutions = {
             "CircuitTableName": table.table_name,
             "RecordFailureFunctionArn": record_failure.function_arn,
@@ -79,6 +89,8 @@ class BreakerWorkflow(Construct):
         }
         for name, placeholder in placeholders.items():
             substitutions[placeholder] = services[name][0].function_arn
+            if name in fallbacks:
+                substitutions[fallback_placeholder(placeholder)] = fallbacks[name].function_arn
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -110,8 +122,11 @@ class BreakerWorkflow(Construct):
         )
 
 
-def routed_definition(settings_by_service: Mapping[str, BreakerSettings]) -> tuple[str, dict[str, str]]:
-    """The workflow file with the services routed in, and each service's function-ARN placeholder."""
+def routed_definition(
+    settings_by_service: Mapping[str, BreakerSettings], *, with_fallback_function: Set[str] = frozenset()
+) -> tuple[str, dict[str, str]]:
+    """The workflow file with the services routed in, and each service's function-ARN placeholder
+    (a service in ``with_fallback_function`` also has ``fallback_placeholder`` of it)."""
     asl = json.loads(assets.workflow_definition())
     states = asl["States"]
     placeholders: dict[str, str] = {}
@@ -119,26 +134,40 @@ def routed_definition(settings_by_service: Mapping[str, BreakerSettings]) -> tup
     for index, (name, settings) in enumerate(settings_by_service.items()):
         state_name = f"Configure {name}"
         placeholders[name] = f"ServiceFunctionArn{index}"
+        fallback_arn = f"${{{fallback_placeholder(placeholders[name])}}}" if name in with_fallback_function else None
         rules.append({"Variable": "$.ServiceName", "StringEquals": name, "Next": state_name})
         states[state_name] = {
             "Type": "Pass",
             "Comment": f"Settings of service '{name}'",
-            "Result": service_config(settings, function_arn=f"${{{placeholders[name]}}}"),
+            "Result": service_config(settings, function_arn=f"${{{placeholders[name]}}}", fallback_arn=fallback_arn),
             "ResultPath": "$.Service",
             "Next": "GetCircuitStatus",
         }
-    states["RouteService"]["Choices"] = rules
+    states["RouteService"]["Choices"] = [*states["RouteService"]["Choices"], *rules]
     return json.dumps(asl, indent=2), placeholders
 
 
-def service_config(settings: BreakerSettings, *, function_arn: str) -> dict[str, Any]:
+def fallback_placeholder(service_placeholder: str) -> str:
+    return f"Fallback{service_placeholder}"
+
+
+def service_config(settings: BreakerSettings, *, function_arn: str, fallback_arn: str | None = None) -> dict[str, Any]:
     """What the workflow needs to know about one service, as it sees it under ``$.Service``."""
+    if fallback_arn is not None and settings.fallback_response is not None:
+        raise SettingsError("a service has either a fallback function or a fallback_response, not both")
+    fallback: dict[str, Any] = {"Kind": "none", "OnFailure": settings.fallback_on_failure}
+    if fallback_arn is not None:
+        fallback.update(Kind="function", FunctionArn=fallback_arn)
+    elif settings.fallback_response is not None:
+        fallback.update(Kind="response", Response=settings.fallback_response)
     return {
         "FunctionArn": function_arn,
         "TimeoutSeconds": settings.service_timeout_seconds,
         "Retries": settings.max_attempts - 1,
         "RetryDelaysSeconds": settings.retry_delays(),
         "StoreFaultPolicy": settings.store_fault_policy.upper(),
+        "IgnoredErrors": list(settings.ignored_errors),
+        "Fallback": fallback,
         "Policy": {
             "OpenDurationSeconds": settings.open_duration_seconds,
             "FailureThreshold": settings.failure_threshold,
@@ -147,5 +176,7 @@ def service_config(settings: BreakerSettings, *, function_arn: str) -> dict[str,
             "ProbeLeaseSeconds": settings.worst_case_seconds() + PROBE_LEASE_MARGIN_SECONDS,
             "OpenDurationGrowth": settings.open_duration_growth,
             "MaxOpenDurationSeconds": settings.max_open_duration_seconds,
+            "SuccessThreshold": settings.success_threshold,
+            "SlowStartSeconds": settings.slow_start_seconds,
         },
     }

@@ -2,8 +2,13 @@
 has closed it yet (half-open). It lets ``HalfOpenProbes`` executions through to probe the
 service, each with a claim that lapses on its own, and turns every other caller away.
 
-Input:  {"ServiceName": "payment", "Policy": {...}, "ExecutionId": "arn:..."}
+With ``"Action": "succeeded"`` the workflow reports a probe's success instead (only when one
+success is not enough to close, or a slow start follows): ``SuccessThreshold`` successes in a
+row close the circuit.
+
+Input:  {"ServiceName": "payment", "Policy": {...}, "ExecutionId": "arn:...", "Action": "claim" | "succeeded"}
 Output: {"Decision": "probe" | "call" | "open" | "busy", "Cause": "..." (when failing fast)}
+        or, for "succeeded", {"Outcome": "closed" | "slow start" | "counted" | "not half-open"}
 """
 
 from __future__ import annotations
@@ -16,9 +21,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from circuit_breaker.core import reading
 from circuit_breaker.core.model import CircuitState
-from circuit_breaker.core.transitions import Circuit, Policy, ProbeDecision, claim_probe
+from circuit_breaker.core.transitions import (
+    Circuit,
+    Policy,
+    ProbeDecision,
+    SuccessOutcome,
+    claim_probe,
+    on_probe_success,
+)
 
-from .observability import count, logger
+from .observability import count, log_corrupt_bookkeeping, logger
 from .table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
@@ -31,9 +43,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     policy = Policy.from_event(event["Policy"])
     execution = str(event["ExecutionId"])
     now = clock()
+    if event.get("Action") == "succeeded":
+        return probe_succeeded(service, policy, execution, now)
     done = circuit_store().transition(service, lambda circuit: claim_probe(circuit, now, policy, execution))
     circuit = done.after or done.before
     fields = {"circuit": service, "execution": execution, "decision": done.outcome.value}
+    if done.after is not None:
+        log_corrupt_bookkeeping(service, done.before, execution=execution)
     if done.outcome is ProbeDecision.PROBE:
         if done.after is not None:
             lease = circuit.probes[execution]
@@ -46,6 +62,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("Fast fail", extra={**fields, "cause": cause})
     count("FastFail", service)
     return {"Decision": done.outcome.value, "Cause": cause}
+
+
+def probe_succeeded(service: str, policy: Policy, execution: str, now: float) -> dict[str, Any]:
+    done = circuit_store().transition(service, lambda circuit: on_probe_success(circuit, now, policy, execution))
+    fields = {"circuit": service, "execution": execution, "outcome": done.outcome.value}
+    if done.after is not None:
+        log_corrupt_bookkeeping(service, done.before, execution=execution)
+    if done.outcome is SuccessOutcome.COUNTED:
+        logger.info(
+            "Half-open: the probe succeeded; more successes are needed to close the circuit",
+            extra={**fields, "successes": done.after.successes, "threshold": policy.success_threshold},  # type: ignore[union-attr]
+        )
+    elif done.outcome is SuccessOutcome.SLOW_START:
+        ends = reading.iso_timestamp(done.after.slow_start[-1])  # type: ignore[union-attr]
+        logger.info("Circuit closed: a slow start lets traffic back in", extra={**fields, "slow_start_until": ends})
+    elif done.outcome is SuccessOutcome.CLOSED:
+        logger.info("Circuit closed: the probes succeeded", extra=fields)
+    # CircuitClosed is counted by the stream handler, for every way a circuit closes.
+    return {"Outcome": done.outcome.value}
 
 
 def fast_fail_cause(service: str, circuit: Circuit, now: float) -> str:

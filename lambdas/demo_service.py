@@ -3,7 +3,9 @@
     {"mode": "ok"}                       answers at once (the default)
     {"mode": "ok", "delayMs": 100}       answers after 100 ms, like a healthy payment API
     {"mode": "slow", "delayMs": 5000}    takes 5 s: past the breaker's timeout
-    {"mode": "fail", "message": "..."}   raises PaymentFailed
+    {"mode": "fail", "message": "..."}   raises PaymentFailed (the service is down)
+    {"mode": "decline"}                  raises PaymentDeclined (the card was refused: the caller's
+                                         problem, registered as an ignored error by the demo stack)
 
 Any other field is echoed back, so a caller can see its payload went through unchanged.
 """
@@ -18,11 +20,15 @@ class PaymentFailed(RuntimeError):
     """The demo service's own failure; the workflow sees ``PaymentFailed`` as the error name."""
 
 
+class PaymentDeclined(ValueError):
+    """The card was refused: an answer about this one payment, not a sign the service is down."""
+
+
 class InvalidDemoRequest(ValueError):
     """A payload the demo does not understand."""
 
 
-_MODES = ("ok", "slow", "fail")
+_MODES = ("ok", "slow", "fail", "decline")
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -38,4 +44,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         time.sleep(delay_ms / 1000)
     if mode == "fail":
         raise PaymentFailed(str(event.get("message", "the payment provider is down")))
+    if mode == "decline":
+        raise PaymentDeclined(str(event.get("message", "the card was declined")))
     return {"status": "paid", "service": "payment", "echo": event}

@@ -8,9 +8,12 @@ POWERTOOLS_METRICS_NAMESPACE the CloudWatch namespace; each circuit-level metric
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from circuit_breaker.core.transitions import Circuit
 
 logger = Logger()
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CircuitBreaker")
@@ -26,3 +29,14 @@ def count(metric: str, circuit: str) -> None:
         default_dimensions={"Circuit": circuit},
     ):
         pass
+
+
+def log_corrupt_bookkeeping(service: str, read: Circuit, **fields: Any) -> None:
+    """Corrupt bookkeeping read from an item (say ``Failures`` as a String): the write about to be
+    made replaces it. Logged with the old value, once per attribute, and counted."""
+    for attribute, old in read.corrupt:
+        logger.error(
+            f"Corrupt circuit item: its {attribute} was not what the breaker writes and has been replaced",
+            extra={**fields, "circuit": service, "attribute": attribute, "corrupt_value": old},
+        )
+        count("CorruptItem", service)

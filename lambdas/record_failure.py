@@ -1,10 +1,11 @@
-"""RecordFailure: the workflow calls it when an execution has used up its attempts, and when
-the CircuitStatus table could not be read.
+"""RecordFailure: the workflow calls it when an execution has used up its attempts, when the
+CircuitStatus table could not be read, and (asynchronously, to log and count it) when a
+service's fallback answered in its place.
 
 Input (built by the workflow):
     {"ServiceName": "payment", "Failure": {"Error": "...", "Cause": "..."},
      "Policy": {"OpenDurationSeconds": 30, "FailureThreshold": 1, ...},
-     "ExecutionId": "arn:...", "Kind": "service" | "store"}
+     "ExecutionId": "arn:...", "Kind": "service" | "store" | "fallback"}
 Output: {"Result": "opened" | "reopened" | "counted" | "already open" | "forced" | "logged",
          "OpenUntil": "<ISO>" | null}
 """
@@ -21,7 +22,7 @@ from circuit_breaker.core import model, reading
 from circuit_breaker.core.store import StoreError
 from circuit_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failure
 
-from .observability import count, logger
+from .observability import count, log_corrupt_bookkeeping, logger
 from .table import circuit_store
 
 #: The clock the rules read; tests replace it to move time without sleeping.
@@ -49,6 +50,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "cause": reading.truncate_cause(cause),
         "execution": event.get("ExecutionId"),
     }
+    if kind == "fallback":
+        logger.info(
+            "Answered by the service's fallback: the service was not called"
+            if event.get("After") != "failure"
+            else "Answered by the service's fallback after every attempt failed",
+            extra={**fields, "after": event.get("After")},
+        )
+        count("Fallback", service)
+        return {"Result": "logged", "OpenUntil": None}
     if policy is None:
         logger.error("Circuit status could not be read; the service's store-fault policy applies", extra=fields)
         count("StoreFault", service)
@@ -63,8 +73,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             notes[model.OPENED_AT] = at
         return notes
 
+    def decide(circuit: Circuit) -> tuple[Circuit | None, FailureOutcome]:
+        return on_failure(circuit, now, policy)
+
     try:
-        done = circuit_store().transition(service, lambda circuit: on_failure(circuit, now, policy), annotate=annotate)
+        done = circuit_store().transition(service, decide, annotate=annotate)
     except StoreError:
         logger.exception("Could not record the failure: the circuit did not change", extra=fields)
         count("RecordFailureFailed", service)
@@ -72,6 +85,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     expiry = done.after.expiry if done.after is not None else done.before.expiry
     open_until = None if expiry is None else reading.iso_timestamp(expiry)
     fields.update(open_until=open_until, outcome=done.outcome.value)
+    if done.after is not None:
+        log_corrupt_bookkeeping(service, done.before, **fields)
     raw_expiry = (done.raw or {}).get(model.EXPIRY)
     if done.after is not None and raw_expiry is not None and reading.mirror_for(done.raw or {}) is None:
         logger.error(

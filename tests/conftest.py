@@ -1,4 +1,4 @@
-"""Shared fixtures: the app is synthesized once per session, twice over.
+"""Shared fixtures: the app is synthesized once per session, in a few variants.
 
 - ``default_assembly``: exactly what ``cdk synth`` produces from ``cdk.json`` (template tests, and
   the one workflow test that measures the default backoff).
@@ -20,7 +20,8 @@ import pytest
 
 from circuit_breaker.local import LocalBreaker
 from circuit_breaker.local.assembly import Assembly, finish_synth, start_synth
-from tests.harness import Breaker, ScriptedService, deployed_breaker, repository_context
+from tests import feature_app
+from tests.harness import REPOSITORY, Breaker, ScriptedService, deployed_breaker, repository_context
 from tests.local_fixtures import reset_circuits
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -74,10 +75,17 @@ def _assemblies(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
             started = {
                 name: start_synth(root / name, repository_context(context)) for name, context in CONTEXTS.items()
             }
+            # The test app lives in this checkout's tests package: only its synth sees the checkout.
+            os.environ["PYTHONPATH"] = str(REPOSITORY)
+            try:
+                started["features"] = start_synth(root / "features", {}, app_module=feature_app.__name__)
+            finally:
+                del os.environ["PYTHONPATH"]
             for name, process in started.items():
                 finish_synth(process, root / name)
             (root / ".done").touch()
-    return {name: Assembly(root / name, "CircuitBreaker") for name in CONTEXTS}
+    assemblies = {name: Assembly(root / name, "CircuitBreaker") for name in CONTEXTS}
+    return {**assemblies, "features": Assembly(root / "features", feature_app.STACK_NAME)}
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +96,12 @@ def default_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
 @pytest.fixture(scope="session")
 def fast_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
     return _assemblies["fast"]
+
+
+@pytest.fixture(scope="session")
+def features_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
+    """``tests.feature_app``: one service per per-service feature (ignored errors, fallbacks, ...)."""
+    return _assemblies["features"]
 
 
 @pytest.fixture(scope="session")

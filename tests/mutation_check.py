@@ -36,6 +36,7 @@ TRANSITIONS = REPOSITORY / "circuit_breaker" / "core" / "transitions.py"
 READING = REPOSITORY / "circuit_breaker" / "core" / "reading.py"
 WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
 RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
+FEATURE_TESTS = ("tests/test_workflow_features.py", "tests/test_workflow.py")
 
 
 class StaleMutation(RuntimeError):
@@ -142,6 +143,39 @@ def _held_open_ignored(states: dict[str, Any]) -> None:
     rules.remove(_choice(states, "IsCircuitClosed", StringEquals="OPEN"))
 
 
+def _ignored_error_retried(states: dict[str, Any]) -> None:
+    _choice(states, "IsIgnoredError", BooleanEquals=True)["Next"] = "ShouldRetry"
+
+
+def _ignored_error_skips_the_circuit(states: dict[str, Any]) -> None:
+    _choice(states, "IsIgnoredError", BooleanEquals=True)["Next"] = "IgnoredServiceError"
+
+
+def _breaker_names_passed_through(states: dict[str, Any]) -> None:
+    rules = states["ServiceFailed"]["Choices"]
+    rules.remove(_choice(states, "ServiceFailed", StringEquals="CircuitOpen"))
+
+
+def _one_success_always_closes(states: dict[str, Any]) -> None:
+    states["CloseOrCount"]["Default"] = "CloseCircuit"
+
+
+def _slow_start_admits_everyone(states: dict[str, Any]) -> None:
+    states["AdmitDuringSlowStart"]["Default"] = "ExecuteLambda"
+
+
+def _static_fallback_unused(states: dict[str, Any]) -> None:
+    states["FallbackOrFailFast"]["Choices"].remove(_choice(states, "FallbackOrFailFast", StringEquals="response"))
+
+
+def _failed_call_never_falls_back(states: dict[str, Any]) -> None:
+    _choice(states, "FallbackOnFailure", BooleanEquals=True)["Next"] = "ServiceFailed"
+
+
+def _empty_array_payload_accepted(states: dict[str, Any]) -> None:
+    states["RouteService"]["Choices"].remove(_choice(states, "RouteService", Variable="$.PayloadDigest"))
+
+
 MUTATIONS = (
     Mutation("retry never taken", DEFINITION, asl(_retry_never_taken), WORKFLOW_TESTS),
     Mutation("no re-read of the circuit before a retry", DEFINITION, asl(_no_reread_before_retry), WORKFLOW_TESTS),
@@ -160,6 +194,24 @@ MUTATIONS = (
     Mutation("store-fault policy ignored", DEFINITION, asl(_store_fault_policy_ignored), WORKFLOW_TESTS),
     Mutation("a timeout not named ServiceTimeout", DEFINITION, asl(_timeout_not_named), WORKFLOW_TESTS),
     Mutation("no wait between retries", DEFINITION, asl(_no_retry_wait), WORKFLOW_TESTS),
+    Mutation("an ignored error is retried and counted", DEFINITION, asl(_ignored_error_retried), FEATURE_TESTS),
+    Mutation(
+        "an ignored error in half-open leaves the circuit as it was",
+        DEFINITION,
+        asl(_ignored_error_skips_the_circuit),
+        FEATURE_TESTS,
+    ),
+    Mutation(
+        "a service error named CircuitOpen passes for a fast fail",
+        DEFINITION,
+        asl(_breaker_names_passed_through),
+        FEATURE_TESTS,
+    ),
+    Mutation("one success closes whatever the threshold", DEFINITION, asl(_one_success_always_closes), FEATURE_TESTS),
+    Mutation("a slow start admits every call", DEFINITION, asl(_slow_start_admits_everyone), FEATURE_TESTS),
+    Mutation("a static fallback is never used", DEFINITION, asl(_static_fallback_unused), FEATURE_TESTS),
+    Mutation("a failed call never falls back", DEFINITION, asl(_failed_call_never_falls_back), FEATURE_TESTS),
+    Mutation("an empty array reaches the service", DEFINITION, asl(_empty_array_payload_accepted), FEATURE_TESTS),
     Mutation(
         "a failure while open pushes the expiry out",
         TRANSITIONS,
@@ -175,6 +227,27 @@ MUTATIONS = (
         TRANSITIONS,
         replace("if len(recent) >= policy.failure_threshold:", "if len(recent) > policy.failure_threshold:"),
         RULE_TESTS,
+    ),
+    Mutation(
+        "the success threshold is ignored",
+        TRANSITIONS,
+        replace("    if successes < policy.success_threshold:", "    if successes < 1:"),
+        RULE_TESTS,
+    ),
+    Mutation(
+        "a slow start's step ends a second late",
+        TRANSITIONS,
+        replace("            if ends > now:", "            if ends >= now:"),
+        RULE_TESTS,
+    ),
+    Mutation(
+        "corrupt bookkeeping blocks recording",
+        TRANSITIONS,
+        replace(
+            "            failures=parsed(model.FAILURES, _times, ()),",
+            "            failures=tuple(int(f) for f in item.get(model.FAILURES) or ()),",
+        ),
+        (*RULE_TESTS, "tests/test_workflow_features.py"),
     ),
     Mutation(
         "a forced-closed circuit reads as open",

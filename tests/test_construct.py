@@ -47,7 +47,11 @@ def test_the_workflow_routes_both_services_with_their_own_settings(bare: tuple[T
     _, machine = bare
     definition = json.loads(machine["DefinitionString"])
 
-    routes = {c["StringEquals"]: c["Next"] for c in definition["States"]["RouteService"]["Choices"]}
+    routes = {
+        c["StringEquals"]: c["Next"]
+        for c in definition["States"]["RouteService"]["Choices"]
+        if c["Variable"] == "$.ServiceName"
+    }
     assert routes == {"inventory": "Configure inventory", "orders": "Configure orders"}
     configs = {name: definition["States"][state]["Result"] for name, state in routes.items()}
     assert {name: (c["Retries"], c["Policy"]["OpenDurationSeconds"]) for name, c in configs.items()} == {

@@ -85,6 +85,8 @@ def test_service_settings_come_from_the_defaults(default_assembly: Assembly) -> 
         "Retries": 2,
         "RetryDelaysSeconds": [1, 2],
         "StoreFaultPolicy": "CALL",
+        "IgnoredErrors": ["PaymentDeclined", "InvalidDemoRequest"],  # the demo stack's own
+        "Fallback": {"Kind": "none", "OnFailure": False},
         "Policy": {
             "OpenDurationSeconds": 30,
             "FailureThreshold": 1,
@@ -93,6 +95,8 @@ def test_service_settings_come_from_the_defaults(default_assembly: Assembly) -> 
             "ProbeLeaseSeconds": 3 * 3 + 1 + 2 + 5,  # the worst case of one execution, and a margin
             "OpenDurationGrowth": 1.0,
             "MaxOpenDurationSeconds": 600,
+            "SuccessThreshold": 1,
+            "SlowStartSeconds": 0,
         },
     }
 
@@ -108,7 +112,8 @@ def test_the_service_call_uses_the_service_timeout_and_the_retry_loop(default_as
     call = states["ExecuteLambda"]
     assert call["Resource"] == "arn:aws:states:::lambda:invoke"
     assert call["TimeoutSecondsPath"] == "$.Service.TimeoutSeconds"
-    assert call["Catch"][0]["Next"] == "ShouldRetry"
+    assert call["Catch"][0]["Next"] == "ClassifyFailure"
+    assert states["IsIgnoredError"]["Default"] == "ShouldRetry"
     assert states["WaitBeforeRetry"]["SecondsPath"] == "$.Retry.DelaySeconds"
     assert states["ShouldRetry"]["Default"] == "RecordFailure"
 
@@ -116,7 +121,8 @@ def test_the_service_call_uses_the_service_timeout_and_the_retry_loop(default_as
 def test_state_names_follow_the_documented_flow(default_assembly: Assembly) -> None:
     states = _definition(default_assembly)["States"]
     assert states["RouteService"]["Choices"] == [
-        {"Variable": "$.ServiceName", "StringEquals": "payment", "Next": "Configure payment"}
+        {"Variable": "$.PayloadDigest", "StringEquals": "d751713988987e9331980363e24189ce", "Next": "InvalidPayload"},
+        {"Variable": "$.ServiceName", "StringEquals": "payment", "Next": "Configure payment"},
     ]
     assert states["Configure payment"]["Next"] == "GetCircuitStatus"
     assert states["GetCircuitStatus"]["Resource"] == "arn:aws:states:::dynamodb:getItem"
@@ -126,8 +132,29 @@ def test_state_names_follow_the_documented_flow(default_assembly: Assembly) -> N
         "CircuitOpen",
         "CircuitHeldOpen",
         "ClaimProbe",
+        "SlowStartAdmit10Percent",
+        "SlowStartAdmit50Percent",
     }
-    assert states["CircuitOpen"] == {**states["CircuitOpen"], "Type": "Fail", "Error": "CircuitOpen"}
+    # Every fast fail states its reason, then the service's fallback answers or the call fails fast.
+    for reason in (
+        "CircuitOpen",
+        "CircuitHeldOpen",
+        "CircuitNotCalled",
+        "CircuitRecovering",
+        "CircuitStoreUnavailable",
+    ):
+        assert states[reason]["Next"] == "FallbackOrFailFast"
+    assert states["FallbackOrFailFast"]["Default"] == "FailFast"
+    assert states["FailFast"]["Type"] == "Fail"
+
+
+def test_the_breakers_own_error_names_are_never_a_services(default_assembly: Assembly) -> None:
+    from circuit_breaker.contract import BREAKER_ERRORS
+
+    rules = _definition(default_assembly)["States"]["ServiceFailed"]["Choices"]
+    renamed = [r for r in rules if "Or" in r and r["Next"] == "FailWithStatesError"]
+    assert len(renamed) == 1
+    assert {c["StringEquals"] for c in renamed[0]["Or"]} == set(BREAKER_ERRORS)
 
 
 def test_placeholders_and_substitutions_match_both_ways(default_assembly: Assembly) -> None:

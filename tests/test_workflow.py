@@ -66,6 +66,35 @@ def test_demo_service_handler_runs_for_real(fast_assembly: Assembly) -> None:
     assert json.loads(failed.cause or "")["errorMessage"] == "card declined"
 
 
+def test_the_demo_services_caller_errors_never_open_its_circuit(fast_assembly: Assembly) -> None:
+    """The demo stack registers PaymentDeclined and InvalidDemoRequest as ignored errors of payment."""
+    with deployed_breaker(fast_assembly) as deployed:
+        deployed.runtime._stand_ins.clear()
+        payloads = ({"mode": "decline"}, {"mode": "bogus"}, {"delayMs": -1})
+        results = [deployed.call(payload) for _ in range(3) for payload in payloads]
+        item = deployed.item()
+        calls = deployed.runtime.calls_to("DemoService")
+        recorded = deployed.runtime.calls_to("RecordFailure")
+
+    assert [r.error for r in results] == ["PaymentDeclined", "InvalidDemoRequest", "InvalidDemoRequest"] * 3
+    assert "declined" in json.loads(results[0].cause or "")["errorMessage"]
+    assert len(calls) == 9  # one call each: never retried, never failed fast
+    assert item is None and recorded == []
+
+
+def test_a_declined_payment_is_not_an_outage(fast_assembly: Assembly) -> None:
+    """The issue's count: a service answering PaymentDeclined 20 times in a row."""
+    with deployed_breaker(fast_assembly) as deployed:
+        deployed.runtime._stand_ins.clear()
+        results = [deployed.call({"mode": "decline"}) for _ in range(20)]
+        reached = len(deployed.runtime.calls_to("DemoService"))
+        item = deployed.item()
+
+    assert [r.error for r in results] == ["PaymentDeclined"] * 20
+    assert reached == 20  # each call reached the service once: no retries, no fast fails
+    assert item is None  # the circuit stayed closed and nothing was written
+
+
 # --------------------------------------------------------------------------- failures and retries
 
 
@@ -387,6 +416,9 @@ def test_a_garbage_mirror_is_repaired_from_the_expiry(breaker: Breaker) -> None:
         ({"ServiceName": "payment", "Payload": True}, "InvalidInput", '"Payload" must be a JSON object'),
         ({"ServiceName": "payment", "Payload": None}, "InvalidInput", '"Payload" must be a JSON object'),
         ({"ServiceName": "payment", "Payload": [1, 2]}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payment", "Payload": []}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payment", "Payload": [{}]}, "InvalidInput", '"Payload" must be a JSON object'),
+        ({"ServiceName": "payments", "Payload": []}, "InvalidInput", '"Payload" must be a JSON object'),
         ([{"ServiceName": "payment"}], "InvalidInput", '"ServiceName"'),
         ("payment", "InvalidInput", '"ServiceName"'),
     ],
@@ -422,4 +454,6 @@ def test_aws_operations_per_call_from_the_execution_history(breaker: Breaker) ->
         return counts
 
     assert operations(closed) == {"dynamodb:getItem": 1, "lambda:invoke": 1, "state transitions": 9}
-    assert operations(opened) == {"dynamodb:getItem": 1, "state transitions": 7}
+    # The open call passes two more states than it did before fallbacks (why, then FailFast):
+    # Express workflows bill requests and duration, not transitions.
+    assert operations(opened) == {"dynamodb:getItem": 1, "state transitions": 9}

@@ -57,8 +57,11 @@ def merge_context(base: Mapping[str, Any], overrides: Mapping[str, Any] | None) 
     return context
 
 
-def start_synth(outdir: Path, context: Mapping[str, Any] | None = None) -> subprocess.Popen[str]:
-    """Start the demo app writing an assembly to ``outdir``; ``finish_synth`` waits for it."""
+def start_synth(
+    outdir: Path, context: Mapping[str, Any] | None = None, app_module: str = DEMO_APP_MODULE
+) -> subprocess.Popen[str]:
+    """Start the demo app (or another app module) writing an assembly to ``outdir``;
+    ``finish_synth`` waits for it."""
     outdir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -67,7 +70,7 @@ def start_synth(outdir: Path, context: Mapping[str, Any] | None = None) -> subpr
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", DEMO_APP_MODULE],
+        [sys.executable, "-m", app_module],
         cwd=outdir,
         env=env,
         stdout=subprocess.PIPE,
