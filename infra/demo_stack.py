@@ -26,7 +26,6 @@ from .breaker import CircuitBreaker, ProtectedService
 from .functions import LAMBDA_RUNTIME, nag_lambda
 from .settings import CONTEXT_KEY, settings_from_context
 
-
 #: A declined card or a request the demo does not understand is the caller's problem: such an
 #: answer ends the call at once and never counts against the service (context may override it).
 DEMO_SERVICE_SETTINGS = {"ignoredErrors": ["PaymentDeclined", "InvalidDemoRequest"]}

@@ -57,9 +57,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 class ShortRun:
     summary: DemoSummary
     invocations: list[Any]
-    """The payment function's invocations during the run, as the emulator recorded them."""
+    """The payment function's invocations during the story, as the emulator recorded them."""
     output: str
     max_attempts: int
+    declines: list[Any]
+    """The declined cards' invocations, before the story."""
+    failures_recorded: int
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,11 @@ def short_run(local: LocalBreaker, tmp_path_factory: pytest.TempPathFactory) -> 
     local.runtime.settle()
     output = console.file.getvalue()  # type: ignore[attr-defined]
     assert summary.settings is not None
-    return ShortRun(summary, _payment_invocations(local)[before:], output, summary.settings.max_attempts)
+    invocations = _payment_invocations(local)[before:]
+    story = [i for i in invocations if i.event.get("mode") != "decline"]
+    declines = [i for i in invocations if i.event.get("mode") == "decline"]
+    recorded = sum(1 for c in local.runtime.calls_to("RecordFailure") if "declined" in str(c.event))
+    return ShortRun(summary, story, output, summary.settings.max_attempts, declines, recorded)
 
 
 # --------------------------------------------------------------------------- the story
@@ -163,6 +170,13 @@ def test_the_service_receives_fewer_calls_while_down_than_without_a_breaker(shor
     assert summary.service_calls_while_down is not None
     assert summary.without_breaker_estimate is not None
     assert summary.service_calls_while_down < summary.without_breaker_estimate
+
+
+def test_declined_cards_never_open_the_circuit(short_run: ShortRun) -> None:
+    assert len(short_run.declines) == 5  # one call each: an ignored error is not retried
+    assert short_run.failures_recorded == 0
+    assert "5 ended PaymentDeclined at once" in short_run.output
+    assert "The payment circuit is still closed." in short_run.output
 
 
 # --------------------------------------------------------------------------- the numbers match the records
@@ -267,7 +281,7 @@ def test_against_an_emulator_endpoint_the_histories_are_the_record(
         chart=False,
     )
     local.runtime.settle()
-    invocations = _payment_invocations(local)[before:]
+    invocations = [i for i in _payment_invocations(local)[before:] if i.event.get("mode") != "decline"]
     assert summary.target.startswith("stack CircuitBreaker on the emulator at http://127.0.0.1:")
     assert summary.service_calls_source == "execution histories"
     assert summary.service_calls == len(invocations)

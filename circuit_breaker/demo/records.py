@@ -48,7 +48,11 @@ class ServiceRecords:
         self.local = local
         self.log_settle_seconds = log_settle_seconds
         self.log_poll_seconds = log_poll_seconds
-        self._invocations_before = len(local.runtime.calls_to(self.function_name)) if local else 0
+        self.start_here()
+
+    def start_here(self) -> None:
+        """Count only what reaches the service from now on (the story, not what came before it)."""
+        self._invocations_before = len(self.local.runtime.calls_to(self.function_name)) if self.local else 0
 
     def collect(self, run: DemoRun, scenario: Scenario) -> list[ServiceCallCount]:
         counts: list[ServiceCallCount] = []

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 from circuit_breaker.contract import DEFAULT_STACK_NAME, DEMO_SERVICE
 from circuit_breaker.core.model import CircuitState
 from circuit_breaker.demo.console import TimelinePrinter, summary_table
+from circuit_breaker.demo.declines import show_declines
 from circuit_breaker.demo.errors import DemoError
 from circuit_breaker.demo.recording import DEFAULT_CALLERS, DEFAULT_PAUSE_SECONDS, DemoRecording, DemoRun
 from circuit_breaker.demo.scenario import DEFAULT_HEALTHY_SECONDS, OutageKind, Scenario, default_phases
@@ -168,6 +169,9 @@ def play_demo(target: DemoTarget, options: DemoOptions, console: Console) -> Dem
             f"[yellow]The payment circuit is {initial.state.value} at the start; the story assumes it is "
             "closed (`breaker close payment`).[/]"
         )
+    show_declines(target.client, console)
+    if target.records is not None:
+        target.records.start_here()
 
     started = time.monotonic()
     quiet = (
