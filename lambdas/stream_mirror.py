@@ -56,8 +56,9 @@ def handle_record(record: dict[str, Any]) -> int:
             "Circuit item deleted: circuit closed",
             extra={"circuit": service, "by": "TTL" if by_ttl else "a write"},
         )
-        if not by_ttl:
-            count("CircuitClosed", service)
+        # TTL deletes an expired item that no probe closed (no call came): closed for good now,
+        # and counted so that an alarm on opens and closes does not stay in ALARM.
+        count("CircuitClosed", service)
         return 0
 
     _log_state_change(service, old, new)

@@ -348,7 +348,7 @@ def test_a_slow_start_admits_its_share_and_turns_the_others_away(
     assert [r.status for r in results].count("SUCCEEDED") == admitted == features.services["ramping"].count
     turned_away = [r for r in results if r.status == "FAILED"]
     assert {r.error for r in turned_away} == {"CircuitOpen"}
-    assert "is recovering" in (turned_away[0].cause or "")
+    assert "Circuit recovering for service ramping " in (turned_away[0].cause or "")
     assert features.item("ramping") == written  # admitting or turning away writes nothing
     with pytest.raises(CircuitOpenError):  # what the client makes of a turned-away call
         result = turned_away[0]
