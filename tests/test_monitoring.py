@@ -99,6 +99,17 @@ def test_each_end_state_is_counted_as_its_outcome_and_nothing_else(bare: Templat
     assert matched == {outcome}
 
 
+def test_every_fail_state_of_the_workflow_is_counted(default_assembly: Assembly) -> None:
+    """A new end state in the workflow file needs its line in ``OUTCOME_OF_STATE``."""
+    (machine,) = [
+        r for r in default_assembly.template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    states = json.loads(machine["Properties"]["DefinitionString"])["States"]
+    fail_states = {name for name, state in states.items() if state["Type"] == "Fail"}
+
+    assert fail_states - set(breaker_metrics.OUTCOME_OF_STATE) == set()
+
+
 def test_per_service_filters_match_their_own_service_only(bare: Template) -> None:
     filters = _filters(bare.to_json())
     lines = {
