@@ -19,6 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from . import metrics
+from .dashboard import breaker_dashboard
 from .functions import METRICS_NAMESPACE
 from .settings import SettingsError
 
@@ -168,8 +169,6 @@ class BreakerMonitoring(Construct):
             self._add_alarms(breaker_functions, stream_mirror)
         self.dashboard: cloudwatch.Dashboard | None = None
         if dashboard:
-            from .dashboard import breaker_dashboard
-
             self.dashboard = breaker_dashboard(self, "Dashboard", monitoring=self, dashboard_name=dashboard_name)
 
     def _filter(self, metric_name: str, pattern: str) -> None:

@@ -10,6 +10,7 @@ the circuit-open alarm is checked against the EMF lines the real handlers print.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -22,9 +23,10 @@ from aws_cdk.assertions import Match, Template
 
 from circuit_breaker.cdk import CircuitBreaker, SettingsError
 from circuit_breaker.cdk import metrics as breaker_metrics
+from circuit_breaker.cdk.monitoring import ALARM_SPECS
 from circuit_breaker.local.assembly import Assembly
 from tests.filter_pattern import compile_pattern, log_events
-from tests.harness import Breaker, ScriptedService, deployed_breaker
+from tests.harness import REPOSITORY, Breaker, ScriptedService, deployed_breaker
 from tests.test_construct import bare_breaker
 
 SERVICES = ("inventory", "orders")
@@ -517,6 +519,23 @@ def test_a_circuit_opening_and_closing_produce_what_its_alarm_reads(
     assert reads["CircuitOpened"] in opened
     assert reads["CircuitClosed"] in closed
     assert reads["CircuitClosed"] not in opened
+
+
+def test_operating_it_names_every_metric_and_alarm() -> None:
+    """The README's "Operating it" is the on-call engineer's page: nothing the breaker measures or
+    alarms on is missing from it."""
+    readme = (REPOSITORY / "README.md").read_text()
+    section = readme[readme.index("## Operating it") : readme.index("## Benchmarks")]
+    metric_names = [
+        value
+        for name, value in vars(breaker_metrics).items()
+        if name.isupper() and isinstance(value, str) and re.fullmatch(r"[A-Z][A-Za-z]+", value)
+    ]
+    alarm_names = ["CircuitOpen-<service>", "RecordFailureErrors", "ClaimProbeErrors", "StreamMirrorErrors"]
+    alarm_names += [name for name in ALARM_SPECS if name not in ("CircuitOpen", "LambdaErrors")]
+
+    assert [name for name in metric_names + alarm_names if f"`{name}`" not in section] == []
+    assert "stats count(*) as fastFails by service" in section
 
 
 def test_the_filter_evaluator_follows_awss_wildcard_rules() -> None:
