@@ -4,8 +4,9 @@
 
     from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
 
-Modules: ``breaker`` (the ``CircuitBreaker`` construct), ``table``, ``functions`` and
-``workflow`` (the constructs it is made of), ``settings`` (settings, defaults and CDK context),
+Modules: ``breaker`` (the ``CircuitBreaker`` construct), ``table``, ``functions``, ``workflow``
+and ``monitoring`` (the constructs it is made of; ``metrics``: where each metric comes from,
+``dashboard``), ``settings`` (settings, defaults and CDK context),
 ``assets`` (the workflow file and the Lambda code, found inside the package), ``nag`` (cdk-nag
 suppressions), and the demo: ``demo_stack`` and ``demo_app``.
 """

@@ -16,19 +16,24 @@ Callers start ``breaker.state_machine`` with ``{"ServiceName": "payment", "Paylo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from .functions import DEFAULT_POWERTOOLS_LAYER_VERSION, BreakerFunctions
+from .functions import DEFAULT_POWERTOOLS_LAYER_VERSION, METRICS_NAMESPACE, BreakerFunctions
+from .monitoring import BreakerMonitoring
 from .settings import BreakerSettings, SettingsError, validate_service_name
-from .table import CircuitStatusTable
+from .table import KEY_READ_ACTIONS, CircuitStatusTable
 from .workflow import BreakerWorkflow
 
 
@@ -55,7 +60,10 @@ class CircuitBreaker(Construct):
     Exposes ``table``, ``state_machine``, the workflow's ``role``, ``workflow_policy`` (its grants:
     the table and the functions it invokes) and ``log_group``, the breaker's
     functions (``record_failure_function``, ``claim_probe_function``, ``stream_mirror_function``),
-    and ``settings_by_service``: the settings each service ends up with.
+    ``settings_by_service``: the settings each service ends up with, and its monitoring:
+    ``alarms`` (every alarm), ``circuit_open_alarms`` (by service), ``dashboard`` and
+    ``monitoring`` (the ``BreakerMonitoring``, with ``metric_filters`` and ``metrics``), all empty
+    or ``None`` when switched off.
     """
 
     def __init__(
@@ -71,6 +79,15 @@ class CircuitBreaker(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         log_execution_data: bool = False,
         powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
+        table_deletion_protection: bool = True,
+        encryption_key: kms.IKey | None = None,
+        monitoring: bool = True,
+        alarms: bool = True,
+        dashboard: bool = True,
+        dashboard_name: str | None = None,
+        alarm_topic: sns.ITopic | None = None,
+        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        metrics_namespace: str = METRICS_NAMESPACE,
     ) -> None:
         """
         :param services: service name -> the function that implements it (at least one).
@@ -83,13 +100,31 @@ class CircuitBreaker(Construct):
         :param log_retention: how long the workflow's and functions' logs are kept.
         :param log_execution_data: log execution input and output (payloads may hold personal data).
         :param powertools_layer_version: the version of AWS's public Powertools layer.
+        :param table_deletion_protection: DynamoDB refuses to delete the table until this is off
+            (turn it off for stacks you mean to destroy: tests, demos).
+        :param encryption_key: a customer-managed KMS key for the table (and its stream); by default
+            the AWS-managed key. The workflow and the functions get only the key actions they need.
+        :param monitoring: the workflow's metric filters, the alarms and the dashboard; ``False``
+            creates none of them.
+        :param alarms: the alarms (with ``monitoring``).
+        :param dashboard: the dashboard (with ``monitoring``).
+        :param dashboard_name: the dashboard's name; by default CloudFormation names it.
+        :param alarm_topic: an SNS topic told when any alarm fires and when it clears.
+        :param alarm_actions: more actions for every alarm (also on clearing).
+        :param metrics_namespace: the CloudWatch namespace of the breaker's metrics; give each
+            breaker its own when several share an account and region.
         """
         super().__init__(scope, construct_id)
         self.services = dict(services)
         self.settings_by_service = resolve_settings(services, settings or BreakerSettings(), service_overrides or {})
 
         self.table = CircuitStatusTable(
-            self, "CircuitStatus", table_name=table_name, removal_policy=removal_policy
+            self,
+            "CircuitStatus",
+            table_name=table_name,
+            removal_policy=removal_policy,
+            deletion_protection=table_deletion_protection,
+            encryption_key=encryption_key,
         ).table
         functions = BreakerFunctions(
             self,
@@ -98,6 +133,8 @@ class CircuitBreaker(Construct):
             removal_policy=removal_policy,
             log_retention=log_retention,
             powertools_layer_version=powertools_layer_version,
+            encryption_key=encryption_key,
+            metrics_namespace=metrics_namespace,
         )
         self.record_failure_function = functions.record_failure
         self.claim_probe_function = functions.claim_probe
@@ -118,6 +155,45 @@ class CircuitBreaker(Construct):
         self.role = workflow.role
         self.workflow_policy = workflow.policy
         self.log_group = workflow.log_group
+        if encryption_key is not None:
+            # The workflow reads circuits (GetItem) and closes them with a conditional DeleteItem,
+            # which reads the item too: decrypt only. A policy of its own, like its other grants.
+            key_policy = iam.Policy(
+                self,
+                "WorkflowKeyGrants",
+                roles=[self.role],
+                statements=[iam.PolicyStatement(actions=list(KEY_READ_ACTIONS), resources=[encryption_key.key_arn])],
+            )
+            self.state_machine.node.add_dependency(key_policy)
+
+        actions = list(alarm_actions)
+        if alarm_topic is not None:
+            actions.append(cloudwatch_actions.SnsAction(alarm_topic))
+        self.monitoring: BreakerMonitoring | None = None
+        if monitoring:
+            self.monitoring = BreakerMonitoring(
+                self,
+                "Monitoring",
+                services={name: self.services[name].function for name in self.settings_by_service},
+                state_machine=self.state_machine,
+                log_group=self.log_group,
+                breaker_functions={
+                    "RecordFailure": self.record_failure_function,
+                    "ClaimProbe": self.claim_probe_function,
+                    "StreamMirror": self.stream_mirror_function,
+                },
+                stream_mirror=self.stream_mirror_function,
+                namespace=metrics_namespace,
+                alarms=alarms,
+                dashboard=dashboard,
+                dashboard_name=dashboard_name,
+                alarm_actions=actions,
+            )
+        self.alarms: list[cloudwatch.Alarm] = list(self.monitoring.alarms) if self.monitoring else []
+        self.circuit_open_alarms: dict[str, cloudwatch.Alarm] = (
+            dict(self.monitoring.circuit_open_alarms) if self.monitoring else {}
+        )
+        self.dashboard: cloudwatch.Dashboard | None = self.monitoring.dashboard if self.monitoring else None
 
     def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` start the workflow, synchronously (``StartSyncExecution``) or not."""

@@ -65,8 +65,10 @@ class DemoStack(Stack):
             services={DEMO_SERVICE: ProtectedService(function=self.demo_function, settings=DEMO_SERVICE_SETTINGS)},
             settings=settings,
             service_overrides=overrides,
-            # The demo's circuits are disposable; a production stack keeps the default (RETAIN).
+            # The demo's circuits are disposable, and `cdk destroy` must be able to remove them: a
+            # production stack keeps the defaults (RETAIN, and deletion protection on).
             removal_policy=RemovalPolicy.DESTROY,
+            table_deletion_protection=False,
         )
 
         CfnOutput(self, STATE_MACHINE_OUTPUT, value=self.breaker.state_machine.state_machine_arn)

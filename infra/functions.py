@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from . import assets, nag
+from .table import KEY_WRITE_ACTIONS
 
 #: Powertools for AWS Lambda (Python) v3, published by AWS as a public layer in every region.
 POWERTOOLS_LAYER = "arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:{version}"
@@ -38,9 +40,17 @@ class BreakerFunctions(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
+        encryption_key: kms.IKey | None = None,
+        metrics_namespace: str = METRICS_NAMESPACE,
     ) -> None:
+        """
+        :param encryption_key: the table's customer-managed key, if any: each function may use it
+            to read and write items (and StreamMirror to read the stream), nothing more.
+        :param metrics_namespace: the CloudWatch namespace of the functions' EMF metrics.
+        """
         super().__init__(scope, construct_id)
         self._table = table
+        self._metrics_namespace = metrics_namespace
         self._removal_policy = removal_policy
         self._log_retention = log_retention
         self._layer = lambda_.LayerVersion.from_layer_version_arn(
@@ -80,6 +90,9 @@ class BreakerFunctions(Construct):
                 retry_attempts=10,
             )
         )
+        if encryption_key is not None:
+            for function in (self.record_failure, self.claim_probe, self.stream_mirror):
+                encryption_key.grant(function, *KEY_WRITE_ACTIONS)
 
     def _function(self, name: str, handler: str, description: str) -> lambda_.Function:
         log_group = logs.LogGroup(
@@ -101,7 +114,7 @@ class BreakerFunctions(Construct):
             environment={
                 "TABLE_NAME": self._table.table_name,
                 "POWERTOOLS_SERVICE_NAME": LOG_SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_METRICS_NAMESPACE": self._metrics_namespace,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
         )

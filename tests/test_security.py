@@ -8,7 +8,9 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 
@@ -62,3 +64,33 @@ def test_cdk_nag_would_flag_a_wildcard_in_the_workflows_own_grants() -> None:
 
     flagged = [f for f in findings if "Resource::*" in str(f.entry.data)]
     assert [f.id for f in flagged] == ["/Wildcard/Breaker/Workflow/Grants/Resource"]
+
+
+def test_cdk_nag_finds_nothing_with_a_customer_managed_key_and_an_alarm_topic() -> None:
+    """The props the demo leaves at their defaults: the key's grants and the alarms' topic."""
+    stack = cdk.Stack(cdk.App(), "Keyed")
+    function = lambda_.Function(
+        stack,
+        "Orders",
+        runtime=lambda_.Runtime.PYTHON_3_13,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return event"),
+    )
+    key = kms.Key(stack, "TableKey", enable_key_rotation=True)
+    topic = sns.Topic(stack, "OnCall", master_key=key, enforce_ssl=True)
+    CircuitBreaker(
+        stack,
+        "Breaker",
+        services={"orders": ProtectedService(function=function)},
+        encryption_key=key,
+        alarm_topic=topic,
+    )
+    cdk.Aspects.of(stack).add(AwsSolutionsChecks())
+    annotations = Annotations.from_stack(stack)
+    rule = Match.string_like_regexp("AwsSolutions-.*")
+
+    findings = annotations.find_error("*", rule) + annotations.find_warning("*", rule)
+
+    # The test's own service function is not the breaker's (its findings are the app's business).
+    assert [f"{f.id}: {f.entry.data}" for f in findings if f.id.startswith("/Keyed/Breaker/")] == []
+    assert {f.id for f in findings} <= {"/Keyed/Orders/Resource", "/Keyed/Orders/ServiceRole/Resource"}

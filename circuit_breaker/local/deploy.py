@@ -7,6 +7,10 @@ assembly's assets, creates the stack from the synthesized template through moto'
 CloudFormation, and creates the one resource it cannot (the state machine) through the Step
 Functions API from the same template, with the substitutions resolved by CloudFormation itself
 (as extra stack outputs). ``check_deployment`` compares what runs with the template.
+
+Monitoring has no effect on a call, and moto's CloudFormation creates none of it: the workflow's
+metric filters are put through the Logs API (so they can be listed), while alarms and the
+dashboard are left out (``NOT_EMULATED``: moto would not evaluate them).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 _SUBSTITUTION_OUTPUT = "LocalSubstitution{}"
 _ROLE_OUTPUT = "LocalStateMachineRole"
 _LOGS_OUTPUT = "LocalStateMachineLogs"
+_METRIC_FILTER = "AWS::Logs::MetricFilter"
+#: Resource types the emulator does not create: monitoring only, which moto would not evaluate.
+NOT_EMULATED = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"})
 
 
 class DeploymentError(RuntimeError):
@@ -62,6 +69,12 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
 
     cfn_template = json.loads(json.dumps(template))
     del cfn_template["Resources"][machine_id]
+    metric_filters = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] in NOT_EMULATED:
+            del cfn_template["Resources"][logical_id]
+        elif resource["Type"] == _METRIC_FILTER:
+            metric_filters[logical_id] = cfn_template["Resources"].pop(logical_id)
     outputs = cfn_template.setdefault("Outputs", {})
     for name, output in list(outputs.items()):
         if _references(output, machine_id):
@@ -113,6 +126,7 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
     physical[machine_id] = machine_arn
 
     _apply_table_ttl(template, physical, session)
+    _put_metric_filters(metric_filters, physical, session)
     return DeployedStack(assembly.stack_name, resolved, machine_arn, physical)
 
 
@@ -166,6 +180,26 @@ def _apply_table_ttl(template: Mapping[str, Any], physical: Mapping[str, str], s
             )
 
 
+def _put_metric_filters(filters: Mapping[str, Any], physical: dict[str, str], session: Any) -> None:
+    logs = session.client("logs")
+    for logical_id, resource in filters.items():
+        props = resource["Properties"]
+        log_group = props["LogGroupName"]
+        if isinstance(log_group, Mapping):
+            log_group = physical[log_group["Ref"]]
+        transformations = [
+            {key[0].lower() + key[1:]: value for key, value in transformation.items()}
+            for transformation in props["MetricTransformations"]
+        ]
+        logs.put_metric_filter(
+            logGroupName=log_group,
+            filterName=logical_id,
+            filterPattern=props["FilterPattern"],
+            metricTransformations=transformations,
+        )
+        physical[logical_id] = logical_id
+
+
 def _references(value: Any, logical_id: str) -> bool:
     if isinstance(value, Mapping):
         if value.get("Ref") == logical_id:
@@ -187,6 +221,8 @@ def check_deployment(assembly: Assembly, stack: DeployedStack, session: Any) -> 
         props = resource.get("Properties", {})
         kind = resource["Type"]
         name = stack.physical_ids.get(logical_id)
+        if kind in NOT_EMULATED:
+            continue
         if name is None:
             problems.append(f"{logical_id} ({kind}) was not deployed")
             continue
@@ -207,6 +243,10 @@ def check_deployment(assembly: Assembly, stack: DeployedStack, session: Any) -> 
             problems += _check_table(logical_id, props, name, session)
         elif kind == "AWS::Lambda::Function":
             problems += _check_function(logical_id, props, name, session)
+        elif kind == _METRIC_FILTER:
+            found = session.client("logs").describe_metric_filters(filterNamePrefix=name)["metricFilters"]
+            if not any(f["filterName"] == name and f["filterPattern"] == props["FilterPattern"] for f in found):
+                problems.append(f"{logical_id}: metric filter missing or different")
     return problems
 
 
@@ -250,6 +290,9 @@ def _check_table(logical_id: str, props: Mapping[str, Any], name: str, session: 
     stream = props.get("StreamSpecification")
     if stream and table.get("StreamSpecification", {}).get("StreamViewType") != stream["StreamViewType"]:
         problems.append(f"{logical_id}: stream {table.get('StreamSpecification')} != {stream}")
+    protected = bool(props.get("DeletionProtectionEnabled", False))
+    if bool(table.get("DeletionProtectionEnabled", False)) != protected:
+        problems.append(f"{logical_id}: deletion protection {table.get('DeletionProtectionEnabled')} != {protected}")
     return problems
 
 
