@@ -85,7 +85,8 @@ def breaker_dashboard(
         ),
         cloudwatch.GraphWidget(
             title="How calls ended (all services)",
-            left=[m.outcome(outcome) for outcome in metrics.outcomes()] + [m.outcome(metrics.WORKFLOW_ERRORS)],
+            left=[m.outcome(outcome) for outcome in (*metrics.outcomes(), *metrics.OUTCOME_OF_ERROR)]
+            + [m.outcome(metrics.WORKFLOW_ERRORS)],
             width=_THIRD,
         ),
     )
@@ -107,6 +108,7 @@ def breaker_dashboard(
                 title=f"{service}: calls",
                 left=[
                     m.service_outcome(metrics.FAILED_FAST, service, "failed fast (not called)"),
+                    m.circuit(metrics.FALLBACK, service, "answered by its fallback"),
                     m.circuit(metrics.SERVICE_FAILED, service, "failed (every attempt)"),
                     m.service_outcome(metrics.TIMED_OUT, service, "of which timed out"),
                     attempts,

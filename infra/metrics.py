@@ -34,7 +34,6 @@ FAILED_FAST = "FailedFast"
 TIMED_OUT = "TimedOut"
 SERVICE_ERRORS = "ServiceErrors"
 IGNORED_ERRORS = "IgnoredErrors"
-FALLBACKS = "Fallbacks"
 STORE_UNAVAILABLE = "StoreUnavailable"
 INVALID_REQUESTS = "InvalidRequests"
 WORKFLOW_ERRORS = "WorkflowErrors"
@@ -47,24 +46,27 @@ SERVICE_FAILED = "ServiceFailed"
 STORE_FAULT = "StoreFault"
 RECORD_FAILURE_FAILED = "RecordFailureFailed"
 CORRUPT_ITEM = "CorruptItem"
+FALLBACK = "Fallback"  # RecordFailure, called asynchronously for each answer a fallback gave
 HALF_OPEN_TURNED_AWAY = "FastFail"  # ClaimProbe's name: only the callers turned away while half-open
 
-#: The workflow's end states (and fallback answers), by the outcome they count as.
+#: The workflow's end states (its Fail states), by the outcome they count as. Every fast fail
+#: (open, held open, half-open and busy, slow start, store unavailable with ``fail_fast``) ends in
+#: ``FailFast`` once the service's fallback did not answer; the reason is in the error and cause.
 OUTCOME_OF_STATE: Mapping[str, str] = {
-    "CircuitOpen": FAILED_FAST,
-    "CircuitHeldOpen": FAILED_FAST,
-    "CircuitNotCalled": FAILED_FAST,
-    "CircuitRecovering": FAILED_FAST,  # slow start turned the call away (issue 12)
+    "FailFast": FAILED_FAST,
     "FailWithServiceTimeout": TIMED_OUT,
     "FailWithServiceError": SERVICE_ERRORS,
     "FailWithStatesError": SERVICE_ERRORS,
     "ServiceFailedWithoutCause": SERVICE_ERRORS,
-    "IgnoredServiceError": IGNORED_ERRORS,  # an error the user registered as ignored (issue 12)
-    "AnsweredByFallback": FALLBACKS,  # a Pass state (issue 12): logged at level ALL only
-    "CircuitStoreUnavailable": STORE_UNAVAILABLE,
+    "IgnoredServiceError": IGNORED_ERRORS,  # an error the user registered as ignored
     "InvalidServiceName": INVALID_REQUESTS,
     "InvalidPayload": INVALID_REQUESTS,
     "UnknownService": INVALID_REQUESTS,
+}
+
+#: Outcomes counted breaker-wide by the error a failed execution ends with (a subset of another).
+OUTCOME_OF_ERROR: Mapping[str, str] = {
+    STORE_UNAVAILABLE: "CircuitStoreUnavailable",  # fast fails because the table could not be read
 }
 
 
@@ -128,8 +130,13 @@ def service_metric_name(outcome: str, service: str) -> str:
     return f"{outcome}.{service}"
 
 
+def error_pattern(error: str) -> str:
+    """Matches the ``ExecutionFailed`` event of any execution that ended with ``error``."""
+    return f'{{ $.type = "ExecutionFailed" && $.details.error = {quoted(error)} }}'
+
+
 def metric_filter_count(services: Iterable[str]) -> int:
-    return len(outcomes()) + 1 + len(SERVICE_OUTCOMES) * len(list(services))
+    return len(outcomes()) + len(OUTCOME_OF_ERROR) + 1 + len(SERVICE_OUTCOMES) * len(list(services))
 
 
 class BreakerMetrics:

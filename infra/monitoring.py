@@ -158,6 +158,8 @@ class BreakerMonitoring(Construct):
         self.metric_filters: dict[str, logs.MetricFilter] = {}
         for outcome in metrics.outcomes():
             self._filter(outcome, metrics.state_pattern(metrics.outcome_states(outcome)))
+        for outcome, error in metrics.OUTCOME_OF_ERROR.items():
+            self._filter(outcome, metrics.error_pattern(error))
         self._filter(metrics.WORKFLOW_ERRORS, metrics.WORKFLOW_ERROR_PATTERN)
         for service in self.services:
             for outcome in metrics.SERVICE_OUTCOMES:

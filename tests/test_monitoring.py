@@ -68,7 +68,7 @@ def _alarm(template: dict[str, Any], logical_prefix: str) -> dict[str, Any]:
 def test_each_outcome_is_counted_by_a_filter_on_the_workflows_own_log_group(bare: Template) -> None:
     template = bare.to_json()
     filters = _filters(template)
-    expected = {*breaker_metrics.outcomes(), "WorkflowErrors"}
+    expected = {*breaker_metrics.outcomes(), "StoreUnavailable", "WorkflowErrors"}
     expected |= {f"{outcome}.{service}" for outcome in ("FailedFast", "TimedOut") for service in SERVICES}
     assert set(filters) == expected
     (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
@@ -93,12 +93,22 @@ def _failed(error: str, cause: str) -> str:
 @pytest.mark.parametrize(("state", "outcome"), sorted(breaker_metrics.OUTCOME_OF_STATE.items()))
 def test_each_end_state_is_counted_as_its_outcome_and_nothing_else(bare: Template, state: str, outcome: str) -> None:
     filters = _filters(bare.to_json())
-    kind = "Pass" if state == "AnsweredByFallback" else "Fail"
-    line = _state_entered(state, kind)
+    line = _state_entered(state)
 
     matched = {name for name, props in filters.items() if compile_pattern(props["FilterPattern"])(line)}
 
     assert matched == {outcome}
+
+
+def test_a_fast_fail_on_an_unreadable_table_is_counted_as_such_and_as_a_fast_fail(bare: Template) -> None:
+    filters = _filters(bare.to_json())
+    lines = [_state_entered("FailFast"), _failed("CircuitStoreUnavailable", "The circuit of service orders ...")]
+
+    matched = {
+        name for name, props in filters.items() for line in lines if compile_pattern(props["FilterPattern"])(line)
+    }
+
+    assert matched == {"FailedFast", "StoreUnavailable"}
 
 
 def test_every_fail_state_of_the_workflow_is_counted(default_assembly: Assembly) -> None:
@@ -171,7 +181,7 @@ def test_the_fast_fail_path_still_runs_no_lambda(default_assembly: Assembly) -> 
         frontier += [choice["Next"] for choice in state.get("Choices", [])]
         frontier += [catch["Next"] for catch in state.get("Catch", [])]
 
-    assert {"CircuitOpen", "CircuitHeldOpen"} <= reached
+    assert {"CircuitOpen", "CircuitHeldOpen", "CircuitRecovering", "FailFast"} <= reached
     assert {states[name]["Resource"] for name in reached if states[name]["Type"] == "Task"} == {
         "arn:aws:states:::dynamodb:getItem"
     }
@@ -340,8 +350,8 @@ def test_the_dashboard_name_is_a_prop() -> None:
     ("props", "filters", "alarms", "dashboards"),
     [
         ({"monitoring": False}, 0, 0, 0),
-        ({"alarms": False}, 12, 0, 1),
-        ({"dashboard": False}, 12, 12, 0),
+        ({"alarms": False}, 11, 0, 1),
+        ({"dashboard": False}, 11, 12, 0),
     ],
 )
 def test_props_switch_monitoring_off(props: dict[str, Any], filters: int, alarms: int, dashboards: int) -> None:
