@@ -1,6 +1,7 @@
 """AWS list prices (us-east-1) and the cost of one million calls from their counted operations.
 
-Prices, as listed on AWS's public pricing pages (read 2026-11-23):
+Prices, as listed on AWS's public pricing pages (read 2026-11-23, from stored copies of the Step
+Functions and Lambda pages; the DynamoDB on-demand figures as a secondary source quotes that page):
 
 - Step Functions, https://aws.amazon.com/step-functions/pricing/ : Standard workflows $0.025 per
   1,000 state transitions (retries count as transitions); Express workflows $1.00 per million
