@@ -28,4 +28,10 @@ Where the sample had to be interpreted (each one is listed in the README's Bench
    ``DynamoDBContext`` reads with ``ConsistentRead = true``; ``SaveAsync`` writes one item.
 5. **The service's input.** ``Execute Lambda`` passes no ``Payload`` (its ``Parameters`` hold
    only ``FunctionName.$``), so the service is invoked with an empty event, as published.
+6. **Outcomes.** Its ``Circuit Open`` Fail state names no error and ends both a fast fail and a
+   failed call (after ``Update Circuit Status``), so the benchmark tells them apart by the
+   execution's history: whether ``Execute Lambda`` ran. Callers poll every 20 ms.
+7. **Opening it for the operation count.** The benchmark opens its circuit by invoking
+   ``UpdateCircuitStatus`` as its workflow does after a failed execution, instead of waiting out
+   a failed execution's 9.5 s of retries; ``SaveAsync`` is ported as one ``PutItem``.
 """
