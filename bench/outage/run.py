@@ -138,8 +138,8 @@ def run(emulator: Emulator, strategy: Strategy, mode: str) -> Run:
         thread.join()
     stop.set()
     watcher.join()
-    emulator.runtime.settle()
     strategy.close()
+    emulator.runtime.settle()
     executions = None
     if strategy.machine_arn:
         executions = len(executions_of(sfn, strategy.machine_arn) - executions_before)

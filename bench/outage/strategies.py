@@ -106,8 +106,9 @@ class Strategy(ABC):
         """Open the circuit the way the design does (for counting one open-circuit call)."""
 
     def close(self) -> None:
+        """Wait for invocations still in flight (a call given up on may still reach the service)."""
         for executor in self._executors:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
         self._executors.clear()
 
     def _executor(self) -> ThreadPoolExecutor:
