@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from bench.outage.__main__ import benchmark
+from bench.outage.base import Outcome
 from bench.outage.settings import STRATEGIES, Settings
-from bench.outage.strategies import Outcome
 from circuit_breaker.local.assembly import Assembly
 
 SETTINGS = Settings(callers=2, phases=(0.5, 1.5, 0.5), open_seconds=30, timeout_seconds=1, modes=("fail",))

@@ -8,12 +8,13 @@ each executing its real code on the embedded emulator (moto, in this process):
 - ``reference design``: the AWS sample behind Prescriptive Guidance's circuit-breaker pattern
   (``bench.reference_design``);
 - ``Powertools``: Powertools for AWS Lambda's ``circuit_breaker`` utility with DynamoDB
-  persistence, one execution environment per caller (``strategies.Powertools``);
+  persistence, one execution environment per caller (``powertools.Powertools``);
 - ``this project``: the synthesized demo stack's workflow through the real ``BreakerClient``,
   with the client's defaults.
 
 Modules: ``settings`` (the scenario and the scale factor), ``service`` (the service on a
-schedule), ``counting`` (AWS operations from the emulator's records), ``strategies``, ``run``
-(callers and the watcher), ``operations`` (one closed and one open call, counted), ``pricing``,
-``report`` (the Markdown table and the chart), ``__main__`` (the command).
+schedule), ``counting`` (AWS operations from the emulator's records), ``base``, ``strategies``
+and ``powertools`` (the four strategies), ``run`` (callers and the watcher), ``operations`` (one
+closed and one open call, counted), ``pricing``, ``report`` (the Markdown table and the chart),
+``__main__`` (the command).
 """

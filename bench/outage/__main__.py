@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench.outage.base import Emulator
 from bench.outage.counting import DynamoDBRecorder
 from bench.outage.operations import Counted, count_calls
 from bench.outage.report import write
 from bench.outage.run import Run, run
 from bench.outage.service import Switchboard
 from bench.outage.settings import DEFAULT_SCALE, MODES, STRATEGIES, Settings
-from bench.outage.strategies import Emulator, build
+from bench.outage.strategies import build
 from circuit_breaker.contract import DEMO_SERVICE_OUTPUT
 from circuit_breaker.local import LocalBreaker
 from circuit_breaker.local.assembly import Assembly, synth

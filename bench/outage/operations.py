@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bench.outage.base import Emulator, Outcome, Strategy
 from bench.outage.counting import Operations, executions_of, history
 from bench.outage.service import always_up
-from bench.outage.strategies import Emulator, Outcome, Strategy
 
 CALLS = ("closed, first", "closed, next", "open, first", "open, next")
 

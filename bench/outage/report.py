@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.outage.base import Outcome
 from bench.outage.counting import Operations
 from bench.outage.operations import CALLS, Counted
 from bench.outage.pricing import PRICES_READ_ON, cost_per_million
 from bench.outage.run import Run
 from bench.outage.settings import Settings
-from bench.outage.strategies import Outcome
 
 MODE_TITLES = {"fail": "the service fails at once", "hang": "the service hangs past the timeout"}
 STANDARD = {"reference design"}

@@ -13,9 +13,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from bench.outage.base import Emulator, Outcome, Strategy
 from bench.outage.counting import executions_of
 from bench.outage.service import OutageService
-from bench.outage.strategies import Emulator, Outcome, Strategy
 
 
 @dataclass(frozen=True)
