@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.outage.base import Emulator
 from bench.outage.counting import DynamoDBRecorder
@@ -27,12 +28,14 @@ from circuit_breaker.local import LocalBreaker
 from circuit_breaker.local.assembly import Assembly, synth
 
 
-def quiet() -> None:
+@contextmanager
+def quiet() -> Iterator[None]:
     """Keep the in-process Lambdas' log and metric lines (CloudWatch's, on AWS) off the report.
 
     The functions' environment sets their log level, so their logger is disabled instead, and
-    Powertools' metrics print their EMF lines with ``print``, silenced in its modules (the same
-    way as ``tests/local_fixtures.quiet_functions``).
+    Powertools' metrics print their EMF lines with ``print``, silenced in its modules (as
+    ``tests/local_fixtures.quiet_functions`` does). Everything is put back afterwards, so that a
+    test process running the benchmark still sees the handlers' output in later tests.
     """
     import aws_lambda_powertools.metrics.base as metrics_base
     import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch as metrics_emf
@@ -40,11 +43,24 @@ def quiet() -> None:
     import circuit_breaker.lambdas.observability as observability
 
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    logging.getLogger(observability.logger.name).disabled = True
-    for module in (metrics_base, metrics_emf):
-        module.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
-    for name in ("moto", "aws_lambda_powertools", "bench.reference_design"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    function_logger = logging.getLogger(observability.logger.name)
+    was_disabled = function_logger.disabled
+    loggers = [logging.getLogger(name) for name in ("moto", "aws_lambda_powertools", "bench.reference_design")]
+    levels = [logger.level for logger in loggers]
+    modules: list[Any] = [metrics_base, metrics_emf]
+    function_logger.disabled = True
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    for module in modules:
+        module.print = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        function_logger.disabled = was_disabled
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        for module in modules:
+            del module.print
 
 
 def context(settings: Settings) -> dict[str, object]:
@@ -85,9 +101,8 @@ def benchmark(
         if progress:
             print(text, flush=True)
 
-    quiet()
     began = time.monotonic()
-    with emulator(settings, assembly) as emu:
+    with quiet(), emulator(settings, assembly) as emu:
         strategies = [build(name, emu) for name in settings.strategies]
         say(f"emulator ready after {time.monotonic() - began:.0f} s")
         counted = {}
