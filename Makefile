@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup demo test mutation synth deploy clean
+.PHONY: setup demo test bench mutation synth deploy clean
 
 setup: $(STAMP) $(CDK)
 
@@ -27,8 +27,12 @@ demo: setup ## the main job: the outage story, locally when no AWS account is co
 test: setup ## lint, types, and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lambdas infra circuit_breaker
+	$(BIN)/mypy lambdas infra circuit_breaker bench/outage bench/reference_design
 	$(BIN)/pytest
+
+bench: setup ## on demand: the outage benchmark, four strategies on the emulator (about 5 minutes); writes bench-output/
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m bench.outage
 
 mutation: setup ## on demand, not in CI: deliberate bugs in the workflow and the rules, each must fail a test
 	$(BIN)/pip install --quiet -e ".[dev,mutation]"
