@@ -124,6 +124,7 @@ class Interpreter:
         """How many executions ended because the interpreter itself failed."""
         self._programs: dict[str, Any] = {}
         self._parse_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._stop_lock = threading.Lock()
         self._clients: dict[tuple[str, str, bool], Any] = {}
         self._client_lock = threading.Lock()
@@ -138,14 +139,16 @@ class Interpreter:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
         if not self.speedups.parse_cache:
-            self.parses += 1
+            with self._count_lock:
+                self.parses += 1
             return AmazonStateLanguageParser.parse(definition)[0]
         program = self._programs.get(definition)
         if program is None:
             with self._parse_lock:
                 program = self._programs.get(definition)
                 if program is None:
-                    self.parses += 1
+                    with self._count_lock:
+                        self.parses += 1
                     program = AmazonStateLanguageParser.parse(definition)[0]
                     for component in components(program):
                         if isinstance(component, EvalComponent):
@@ -241,7 +244,8 @@ class Interpreter:
                 )
             worker._execution_communication.terminated()
         except Exception as exc:
-            self.crashes += 1
+            with self._count_lock:
+                self.crashes += 1
             LOG.error("The interpreter failed while running %s", details.execution_details.arn, exc_info=True)
             _fail(worker, exc)
         finally:
