@@ -237,3 +237,24 @@ def test_stopping_an_execution_that_has_not_started_aborts_it_when_it_starts(
     events = sfn.get_execution_history(executionArn=arn)["events"]
     assert [e["type"] for e in events] == ["ExecutionStarted", "ExecutionAborted"]
     assert service_calls(local) == calls_before
+
+
+def test_an_execution_past_the_express_limit_is_stopped_and_reported_timed_out(
+    local: LocalBreaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator's own StopExecution at the Express limit (here 1 s instead of 5 minutes):
+    the call returns TIMED_OUT, and the execution is stopped, not left running."""
+    middleware = local._middleware
+    assert middleware is not None
+    monkeypatch.setattr(middleware, "limit_seconds", 1.0)
+    client = local.client(remember_open_seconds=0)
+    sfn = local.boto3_client("stepfunctions")
+
+    with pytest.raises(ServiceCallError) as caught:  # 3 attempts of 1 s each: past the limit
+        client.call(DEMO_SERVICE, {"mode": "slow", "delayMs": 1500})
+
+    assert caught.value.timed_out
+    arn = caught.value.execution_arn
+    assert arn is not None
+    assert local.runtime.interpreter.wait_for_end(arn, timeout=60)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
