@@ -3,6 +3,8 @@
 - ``CircuitOpenError``: the breaker failed fast; the service was not called. Retry after
   ``retry_after`` (``None``: an operator holds the circuit open until further notice). A
   half-open circuit whose probe call is still in flight turns other callers away the same way.
+  ``source`` says who answered: the breaker (an execution ran), or the client's memory of an
+  earlier answer (``from_memory``: no execution was started).
 - ``CircuitStoreUnavailableError``: the breaker could not read the circuit and the service's
   store-fault policy says fail fast; the service was not called.
 - ``ServiceCallError``: the service was called and failed on every attempt (``timed_out`` when
@@ -18,6 +20,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Final, Literal
+
+AnswerSource = Literal["breaker", "memory"]
+#: ``CircuitOpenError.source``: the breaker answered (an execution ran) ...
+FROM_BREAKER: Final = "breaker"
+#: ... or the client remembered an earlier answer and started no execution.
+FROM_MEMORY: Final = "memory"
 
 
 class BreakerError(Exception):
@@ -46,13 +55,33 @@ class CircuitOpenError(BreakerError):
         retry_after: datetime | None,
         cause: str,
         execution_arn: str | None = None,
+        source: AnswerSource = FROM_BREAKER,
+        remembered_until: datetime | None = None,
     ) -> None:
-        super().__init__(cause)
         self.service = service
         self.retry_after = retry_after
         """When the circuit closes again (UTC); ``None`` when an operator holds it open until further notice."""
         self.cause = cause
+        """The breaker's own words (for an answer from memory, those of the answer remembered)."""
         self.execution_arn = execution_arn
+        """The execution that answered; ``None`` for an answer from the client's memory."""
+        self.source = source
+        """``FROM_BREAKER`` (``"breaker"``): an execution answered; ``FROM_MEMORY`` (``"memory"``): the
+        client remembered an earlier answer and started no execution."""
+        self.remembered_until = remembered_until
+        """For an answer from memory: until when the client fails fast without asking the breaker."""
+        if source == FROM_MEMORY:
+            until = f" until {remembered_until.isoformat()}" if remembered_until is not None else ""
+            super().__init__(
+                f"{cause} [from this client's memory of the breaker's answer, kept{until}: no execution was started]"
+            )
+        else:
+            super().__init__(cause)
+
+    @property
+    def from_memory(self) -> bool:
+        """Whether the client answered from its memory of an open circuit, without starting an execution."""
+        return self.source == FROM_MEMORY
 
     @property
     def held_open(self) -> bool:

@@ -16,6 +16,8 @@ In async code, ``async with AsyncBreakerClient() as client:`` and the same metho
   ``force_open``, ``close``, ``force_closed``) and ``CircuitChange``.
 - ``asynchronous``: ``AsyncBreakerClient``, the sync client's calls on a bounded thread pool.
 - ``base``: the constructor and settings both clients share.
+- ``memory``: the clients' memory of open circuits: after a ``CircuitOpen`` answer, calls fail
+  fast without an execution for a while (``remember_open_seconds``; ``CircuitOpenError.from_memory``).
 - ``connection``: finding the breaker (stack outputs, session, endpoint) and translating AWS's errors.
 - ``results``: reading a ``StartSyncExecution`` response (``result_from``).
 """

@@ -35,7 +35,10 @@ class AsyncBreakerClient(BaseBreakerClient):
     """
 
     def _connect(self) -> None:
-        self.sync = BreakerClient(**self.options.keywords())
+        self.sync = BreakerClient(**self.options.keywords(), remember_open_seconds=self.remember_open_seconds)
+        self.open_circuits = self.sync.open_circuits
+        """The sync client's memory of open circuits, consulted here on the loop before a call
+        goes to the pool: a remembered open circuit fails fast without a thread hop."""
         self._executor = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="breaker-client")
 
     async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -43,6 +46,7 @@ class AsyncBreakerClient(BaseBreakerClient):
         return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
 
     async def call(self, service: str, payload: Mapping[str, Any] | None = None) -> Any:
+        self.open_circuits.check(service)
         return await self._run(self.sync.call, service, payload)
 
     async def status(self, service: str) -> CircuitView:

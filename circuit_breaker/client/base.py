@@ -15,6 +15,7 @@ from collections.abc import Callable
 import boto3
 
 from circuit_breaker.client.connection import DEFAULT_MAX_WORKERS, ConnectionOptions
+from circuit_breaker.client.memory import DEFAULT_REMEMBER_OPEN_SECONDS
 from circuit_breaker.contract import DEFAULT_STACK_NAME
 
 
@@ -31,6 +32,7 @@ class BaseBreakerClient(ABC):
         endpoint_url: str | None = None,
         clock: Callable[[], float] = time.time,
         max_workers: int = DEFAULT_MAX_WORKERS,
+        remember_open_seconds: float = DEFAULT_REMEMBER_OPEN_SECONDS,
     ) -> None:
         """
         :param state_machine_arn: the breaker's workflow; by default the stack's ``StateMachineArn`` output.
@@ -43,7 +45,14 @@ class BaseBreakerClient(ABC):
         :param max_workers: how many calls are expected at once: every AWS client keeps that many
             HTTP connections (for the threads that share a sync client), and the async client runs
             its calls on that many threads.
+        :param remember_open_seconds: after a ``CircuitOpen`` answer for a service, fail its calls
+            fast in this client, without starting an execution, until the earlier of the
+            circuit's retry time and this many seconds (``circuit_breaker.client.memory``); 0
+            turns it off. Reading or writing the circuit through this client forgets it.
         """
+        if remember_open_seconds < 0:
+            raise ValueError(f"remember_open_seconds must be 0 (off) or more, not {remember_open_seconds}")
+        self.remember_open_seconds = float(remember_open_seconds)
         self.options = ConnectionOptions(
             state_machine_arn=state_machine_arn,
             table_name=table_name,

@@ -20,10 +20,11 @@ import boto3
 
 from circuit_breaker.client.base import BaseBreakerClient
 from circuit_breaker.client.connection import Connection
+from circuit_breaker.client.memory import OpenCircuitMemory
 from circuit_breaker.client.results import result_from
 from circuit_breaker.core import reading
 from circuit_breaker.core.model import CircuitView
-from circuit_breaker.errors import InvalidRequestError
+from circuit_breaker.errors import CircuitOpenError, InvalidRequestError
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,13 @@ class BreakerClient(BaseBreakerClient):
     """The breaker, seen from a caller and an operator. Safe to share between threads.
 
     Built with ``BaseBreakerClient``'s keyword arguments; by default it finds the
-    ``CircuitBreaker`` stack's outputs.
+    ``CircuitBreaker`` stack's outputs. ``open_circuits`` is its memory of open circuits
+    (``remember_open_seconds``).
     """
 
     def _connect(self) -> None:
         self._connection = Connection(self.options)
+        self.open_circuits = OpenCircuitMemory(self.remember_open_seconds, self.options.clock)
 
     # ------------------------------------------------------------------ where the breaker is
 
@@ -75,7 +78,9 @@ class BreakerClient(BaseBreakerClient):
         """Call ``service`` through the breaker and return its response payload.
 
         :raises CircuitOpenError: the circuit is open (or half-open with its probe in flight);
-            the service was not called.
+            the service was not called. After such an answer the client fails the service's
+            calls fast itself, without an execution, for a while (``remember_open_seconds``;
+            ``CircuitOpenError.from_memory``).
         :raises CircuitStoreUnavailableError: the circuit could not be read and the service's
             store-fault policy is to fail fast; the service was not called.
         :raises ServiceCallError: the service failed (or timed out) on every attempt.
@@ -89,17 +94,23 @@ class BreakerClient(BaseBreakerClient):
             body = json.dumps(request)
         except (TypeError, ValueError) as exc:
             raise InvalidRequestError("InvalidInput", f"the payload is not JSON: {exc}", service=service) from exc
+        self.open_circuits.check(service)
         machine = self.state_machine_arn
         with self._connection.translated():
             response = self._connection.client("stepfunctions").start_sync_execution(
                 stateMachineArn=machine, input=body
             )
-        return result_from(service, response)
+        try:
+            return result_from(service, response)
+        except CircuitOpenError as exc:
+            self.open_circuits.remember(exc)
+            raise
 
     # ------------------------------------------------------------------ reading circuits
 
     def status(self, service: str) -> CircuitView:
-        """``service``'s circuit as a caller would find it now."""
+        """``service``'s circuit as a caller would find it now (this client forgets what it remembered of it)."""
+        self.open_circuits.forget(service)
         with self._connection.translated():
             item = self._connection.store().get(service)
         if item is None:
@@ -107,7 +118,9 @@ class BreakerClient(BaseBreakerClient):
         return reading.view(service, item, self.options.clock())
 
     def list_circuits(self) -> list[CircuitView]:
-        """Every registered service's circuit, and any other circuit the table holds, by name."""
+        """Every registered service's circuit, and any other circuit the table holds, by name (this
+        client forgets every open circuit it remembered)."""
+        self.open_circuits.forget()
         with self._connection.translated():
             stored = {str(item["ServiceName"]): item for item in self._connection.store().scan()}
         names = sorted(set(self.registered_services() or ()) | set(stored))
@@ -141,6 +154,7 @@ class BreakerClient(BaseBreakerClient):
             if expiry <= now:
                 raise InvalidRequestError("InvalidInput", f"until is in the past: {until.isoformat()}")
         self._require_registered(service)
+        self.open_circuits.forget(service)
         with self._connection.translated():
             store = self._connection.store()
             before = reading.view(service, store.get(service), now)
@@ -148,7 +162,9 @@ class BreakerClient(BaseBreakerClient):
         return CircuitChange(service, before, reading.view(service, item, now))
 
     def close(self, service: str) -> CircuitChange:
-        """Close ``service``'s circuit now, whether it opened by itself or was forced open or closed."""
+        """Close ``service``'s circuit now, whether it opened by itself or was forced open or closed
+        (and this client forgets that it remembered it open)."""
+        self.open_circuits.forget(service)
         with self._connection.translated():
             old = self._connection.store().close(service)
         now = self.options.clock()
@@ -157,6 +173,7 @@ class BreakerClient(BaseBreakerClient):
     def force_closed(self, service: str, reason: str = "") -> CircuitChange:
         """Always call ``service`` and never open its circuit, until ``close`` (or ``force_open``)."""
         self._require_registered(service)
+        self.open_circuits.forget(service)
         now = self.options.clock()
         with self._connection.translated():
             store = self._connection.store()

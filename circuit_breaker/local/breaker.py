@@ -42,6 +42,7 @@ from circuit_breaker.contract import (
 from circuit_breaker.errors import EmulatorError
 from circuit_breaker.local.assembly import Assembly, synth
 from circuit_breaker.local.deploy import DeployedStack, check_deployment, deploy_stack
+from circuit_breaker.local.interpreter import Speedups
 from circuit_breaker.local.runtime import LambdaRuntime
 from circuit_breaker.local.state import EmulatorState, log_file_for, remove_state
 from circuit_breaker.local.sync_api import SyncExecutionMiddleware
@@ -72,6 +73,8 @@ class LocalBreaker:
     :param port: the loopback port; 0 picks a free one.
     :param state_file: when given, the emulator's endpoint and pid are written there once it
         is ready (and removed when it stops), which is how the CLI finds it.
+    :param speedups: the interpreter's speed-ups (``circuit_breaker.local.interpreter``), all on
+        by default; ``Speedups.none()`` runs at moto's own speed, to measure the difference.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class LocalBreaker:
         port: int = 0,
         region: str = EMULATOR_REGION,
         state_file: Path | None = None,
+        speedups: Speedups | None = None,
     ) -> None:
         if assembly is not None and context_overrides:
             raise ValueError("give either an assembly or context overrides to synthesize one, not both")
@@ -92,7 +96,7 @@ class LocalBreaker:
         self.port = port
         self.region = region
         self.state_file = state_file
-        self.runtime = LambdaRuntime()
+        self.runtime = LambdaRuntime(speedups)
         self._stack: DeployedStack | None = None
         self._session: boto3.Session | None = None
         self._server: BaseWSGIServer | None = None
@@ -185,9 +189,11 @@ class LocalBreaker:
 
         # The interpreter logs every Fail state at ERROR level: expected outcomes here, not news.
         self._exit.enter_context(_logger_level("moto.stepfunctions.parser", logging.CRITICAL))
+        interpreter = self.runtime.interpreter
         self._middleware = SyncExecutionMiddleware(
             DomainDispatcherApplication(create_backend_app),
             health={"pid": os.getpid(), "stackName": assembly.stack_name, "region": self.region},
+            wait_for_end=interpreter.wait_for_end if interpreter.speedups.wake_on_end else None,
         )
         self._server = make_server(
             self.host, self.port, self._middleware, threaded=True, request_handler=_quiet_request_handler()

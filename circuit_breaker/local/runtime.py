@@ -3,7 +3,9 @@
 moto runs Lambda code only through Docker (see shared/MOTO_NOTES.md). While installed,
 ``LambdaRuntime`` replaces moto's Lambda invocation with an in-process call of the handler the
 function names (or of a scripted stand-in a test provides), and delivers the table's stream
-records to their function on a background thread, once each, as AWS does.
+records to their function on a background thread, once each, as AWS does. It also installs the
+changes to moto's Step Functions interpreter that keep executions from hanging and make them
+fast (``circuit_breaker.local.interpreter``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from circuit_breaker.local.interpreter import Interpreter, Speedups
 
 Handler = Callable[[Any, Any], Any]
 
@@ -62,9 +66,12 @@ class LambdaRuntime:
 
     ``stand_in(name, handler)`` makes calls to a function (by name, ARN or a substring of its
     name) go to ``handler`` instead of its code: a test's scripted downstream service.
+    ``speedups`` chooses the interpreter's speed-ups (all by default; ``Speedups.none()`` is
+    moto's own speed, to measure the difference).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, speedups: Speedups | None = None) -> None:
+        self.interpreter = Interpreter(speedups)
         self.invocations: list[Invocation] = []
         self._stand_ins: dict[str, Handler] = {}
         self._lock = threading.Lock()
@@ -114,7 +121,8 @@ class LambdaRuntime:
         self._worker = threading.Thread(target=self._stream_worker, name="stream-delivery", daemon=True)
         self._worker.start()
         try:
-            yield self
+            with self.interpreter.installed():
+                yield self
         finally:
             self._stream_queue.put(None)
             self._worker.join(timeout=10)

@@ -33,6 +33,8 @@ class SyncExecutionMiddleware:
     Everything else goes to moto unchanged, so errors (``StateMachineDoesNotExist``,
     ``InvalidExecutionInput``, ...) keep moto's (AWS's) shape. ``health`` is served on
     ``HEALTH_PATH`` so that a client can tell this emulator from whatever else holds a port.
+    ``wait_for_end(arn, timeout)``, when given, returns once the execution has ended (or after
+    ``timeout``); without it, the execution's status is polled every ``poll_seconds``.
     """
 
     TARGET = "AWSStepFunctions.StartSyncExecution"
@@ -44,9 +46,11 @@ class SyncExecutionMiddleware:
         poll_seconds: float = 0.005,
         limit_seconds: float = EXPRESS_MAX_SECONDS,
         health: Mapping[str, Any] | None = None,
+        wait_for_end: Callable[[str, float], bool] | None = None,
     ) -> None:
         self.app = app
         self.poll_seconds = poll_seconds
+        self.wait_for_end = wait_for_end
         self.limit_seconds = limit_seconds
         self.health = dict(health or {})
         self.sync_executions = 0
@@ -104,7 +108,10 @@ class SyncExecutionMiddleware:
                 self._moto(environ, "StopExecution", {"executionArn": execution_arn, "error": "States.Timeout"})
                 described = {**described, "status": "TIMED_OUT", "stopDate": time.time()}
                 break
-            time.sleep(self.poll_seconds)
+            if self.wait_for_end is None:
+                time.sleep(self.poll_seconds)
+            else:
+                self.wait_for_end(execution_arn, max(0.0, min(1.0, deadline - time.monotonic())))
         return _respond(start_response, 200, sync_response(described, start["input"]))
 
     def _moto(self, environ: dict[str, Any], action: str, payload: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
