@@ -188,6 +188,7 @@ class LocalBreaker:
         self._middleware = SyncExecutionMiddleware(
             DomainDispatcherApplication(create_backend_app),
             health={"pid": os.getpid(), "stackName": assembly.stack_name, "region": self.region},
+            region=self.region,
         )
         self._server = make_server(
             self.host, self.port, self._middleware, threaded=True, request_handler=_quiet_request_handler()
