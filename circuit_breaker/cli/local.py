@@ -91,7 +91,10 @@ def _checked(settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` when the breaker accepts them; else one line and exit 2, before anything starts."""
     from dataclasses import fields
 
-    from circuit_breaker.cdk.settings import BreakerSettings, SettingsError, settings_from_context
+    settings_module = _settings_module()
+    BreakerSettings = settings_module.BreakerSettings
+    SettingsError = settings_module.SettingsError
+    settings_from_context = settings_module.settings_from_context
 
     known = [_camel(field.name) for field in fields(BreakerSettings)]
     for name in settings:
@@ -105,6 +108,30 @@ def _checked(settings: dict[str, Any]) -> dict[str, Any]:
             message = re.sub(rf"\b{field.name}\b", _camel(field.name), message)
         usage_error(f"--setting: {message}")
     return settings
+
+
+def _settings_module() -> Any:
+    """``circuit_breaker.cdk.settings``, the construct's settings, without loading the CDK.
+
+    Importing it the usual way runs ``circuit_breaker.cdk``'s ``__init__``, which loads the AWS
+    CDK: jsii starts Node (seconds), and Node prints its end-of-life banner as byte strings. The
+    module itself needs only the standard library, ``contract`` and ``core``, so it is loaded
+    from its file, under a private name.
+    """
+    import importlib.util
+    import sys
+
+    name = "circuit_breaker.cli._construct_settings"
+    if name in sys.modules:
+        return sys.modules[name]
+    package = importlib.util.find_spec("circuit_breaker.cdk")
+    assert package is not None and package.submodule_search_locations is not None
+    spec = importlib.util.spec_from_file_location(name, Path(package.submodule_search_locations[0]) / "settings.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
 
 
 def _camel(name: str) -> str:
