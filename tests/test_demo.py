@@ -475,3 +475,52 @@ def test_call_tags_come_from_the_payload() -> None:
     assert call_tag({"mode": "ok", "caller": 3, "call": 17}) == (3, 17)
     assert call_tag({"mode": "ok"}) is None
     assert call_tag(json.loads('"text"')) is None
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_stops_the_demo_with_a_partial_summary_and_no_emulator_output(tmp_path: Path) -> None:
+    """``breaker demo`` as a person runs it, interrupted (SIGINT, what Ctrl-C sends) during the
+    outage, while executions are failing and the breaker's functions are logging."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    command = [sys.executable, "-m", "circuit_breaker.cli", "demo", "--where", "local", "--outage", "fail"]
+    command += ["--callers", "4", "--no-chart", "--out-dir", str(tmp_path / "out")]
+    env = {**os.environ, "BREAKER_STATE_DIR": str(tmp_path), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    failing = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if re.search(r"caller \d+\s+(failed|fast-failed) ", line):  # a call's line in the timeline
+                failing.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert failing.wait(timeout=240), "\n".join(lines)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+        reader.join(timeout=10)
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+    finally:
+        process.kill()
+
+    assert process.returncode == 130, "\n".join(lines) + stderr
+    assert "Traceback" not in stderr
+    interrupted = next((i for i, line in enumerate(lines) if line.startswith("interrupted after ")), None)
+    assert interrupted is not None, "\n".join(lines)
+    after = lines[interrupted:]
+    assert not [line for line in after if line.lstrip().startswith("{")], "\n".join(after)  # no log lines
+    assert any(line.startswith("Partial summary: the ") for line in after)
+    assert any("calls made" in line for line in after)  # the summary table
