@@ -539,6 +539,25 @@ def test_local_up_refuses_a_setting_the_breaker_does_not_take_in_one_line(
     assert not (tmp_path / "local.json").exists()  # nothing was started
 
 
+def test_local_up_on_a_port_in_use_says_why_in_one_line(
+    local: LocalBreaker, fast_assembly: Assembly, tmp_path: Path
+) -> None:
+    port = local.endpoint_url.rsplit(":", 1)[1]  # held by the module's emulator
+
+    result = breaker(
+        "local", "up", "--port", port, "--assembly", str(fast_assembly.directory), state_dir=tmp_path, env=NO_AWS_ENV
+    )
+
+    assert result.exit_code == EXIT_ERROR
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(
+        f"error: the emulator exited with status 1 while starting: port {port} on 127.0.0.1 is in use by another program"
+    )
+    assert f"(its log: {tmp_path / 'local.log'})" in result.stderr
+    assert "Traceback" not in result.output
+    assert "Traceback" in (tmp_path / "local.log").read_text()  # the whole story is in the log
+
+
 def test_local_up_tells_each_kind_of_client_what_it_needs() -> None:
     from circuit_breaker.cli.local import client_instructions
 

@@ -190,9 +190,12 @@ class LocalBreaker:
             health={"pid": os.getpid(), "stackName": assembly.stack_name, "region": self.region},
             region=self.region,
         )
-        self._server = make_server(
-            self.host, self.port, self._middleware, threaded=True, request_handler=_quiet_request_handler()
-        )
+        try:
+            self._server = make_server(
+                self.host, self.port, self._middleware, threaded=True, request_handler=_quiet_request_handler()
+            )
+        except SystemExit:  # werkzeug says so on stderr and exits the process when the port is taken
+            raise EmulatorError(f"port {self.port} on {self.host} is in use by another program") from None
         thread = threading.Thread(target=self._server.serve_forever, name="breaker-emulator", daemon=True)
         thread.start()
         self._exit.callback(thread.join, 10)
