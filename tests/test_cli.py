@@ -468,6 +468,24 @@ def test_an_emulator_that_is_gone_exits_1(tmp_path: Path) -> None:
         assert "Traceback" not in outcome.output
 
 
+def test_an_endpoint_that_is_not_a_url_exits_1_in_one_line(tmp_path: Path) -> None:
+    result = breaker("status", state_dir=tmp_path, env={**NO_AWS_ENV, "AWS_ENDPOINT_URL": "localhost:4566"})
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr.startswith("error: Invalid endpoint: localhost:4566: an endpoint is a URL such as ")
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_payload_file_that_is_not_text_exits_2_in_one_line(cli: Any, tmp_path: Path) -> None:
+    binary = tmp_path / "payload.bin"
+    binary.write_bytes(b"\xff\xfe{")
+
+    result = cli("invoke", "payment", "-f", str(binary))
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr == f"error: {binary} is not UTF-8 text: invalid start byte at byte 0\n"
+
+
 def test_local_flag_without_an_emulator_exits_1(tmp_path: Path) -> None:
     result = breaker("list", "--local", state_dir=tmp_path)
 
@@ -591,6 +609,20 @@ def test_demo_hands_its_options_to_run_demo(monkeypatch: pytest.MonkeyPatch, tmp
 
     assert default.exit_code == chosen.exit_code == 0
     assert received == [{}, {"outage": "fail", "callers": 3, "chart": False, "where": "local", "out_dir": Path("out")}]
+
+
+def test_an_error_of_the_machine_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def run_demo(**options: Any) -> None:
+        raise PermissionError(13, "Permission denied", "demo-output/emulator.log")
+
+    fake = types.ModuleType("circuit_breaker.demo")
+    fake.run_demo = run_demo  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+
+    result = breaker("demo", state_dir=tmp_path)
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == "error: [Errno 13] Permission denied: 'demo-output/emulator.log'\n"
 
 
 def test_demo_refuses_a_place_it_does_not_know(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -113,6 +113,9 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         except BotoCoreError as exc:  # anything botocore says that the client did not translate
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(EXIT_ERROR) from None
+        except OSError as exc:  # the machine said no: a folder that cannot be written, a process not ours, ...
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper
 

@@ -267,6 +267,12 @@ class Connection:
             raise ConfigurationError(f"Could not reach the breaker: {exc}.{hint}") from exc
         except BotoCoreError as exc:
             raise BreakerError(str(exc)) from exc
+        except ValueError as exc:
+            if not str(exc).startswith("Invalid endpoint"):  # botocore's word for an endpoint that is no URL
+                raise
+            raise ConfigurationError(
+                f"{exc}: an endpoint is a URL such as http://127.0.0.1:4566 (check AWS_ENDPOINT_URL)."
+            ) from exc
 
     def _raise_client_error(self, exc: ClientError) -> NoReturn:
         error = exc.response.get("Error", {})
