@@ -638,6 +638,12 @@ def test_demo_refuses_a_place_it_does_not_know(monkeypatch: pytest.MonkeyPatch, 
     assert "Traceback" not in result.output
     assert received == []
 
+    contradiction = breaker("demo", "--local", "--where", "aws", state_dir=tmp_path)
+
+    assert contradiction.exit_code == EXIT_USAGE
+    assert contradiction.stderr == "error: --local and --where aws contradict each other; give one.\n"
+    assert received == []
+
 
 @pytest.mark.parametrize(
     ("env", "message"),
