@@ -521,6 +521,46 @@ def test_ctrl_c_stops_the_demo_with_a_partial_summary_and_no_emulator_output(tmp
     interrupted = next((i for i, line in enumerate(lines) if line.startswith("interrupted after ")), None)
     assert interrupted is not None, "\n".join(lines)
     after = lines[interrupted:]
-    assert not [line for line in after if line.lstrip().startswith("{")], "\n".join(after)  # no log lines
+    assert not [line for line in lines if line.lstrip().startswith("{")], "\n".join(lines)  # no log lines
     assert any(line.startswith("Partial summary: the ") for line in after)
     assert any("calls made" in line for line in after)  # the summary table
+
+
+def test_the_emulators_output_stays_in_its_log_until_it_has_stopped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """After Ctrl-C the emulator's executions in flight go on logging while it stops: those lines
+    go to its log, not to the terminal (timing-free: a stand-in emulator logs as it stops)."""
+    import threading
+
+    import circuit_breaker.demo.run as run_module
+    import circuit_breaker.local as local_package
+
+    late_line = '{"level": "INFO", "message": "logged while the emulator stops"}'
+
+    class StoppingEmulator:
+        endpoint_url = "http://127.0.0.1:1"
+
+        def __init__(self, **kwargs: Any) -> None:
+            pass
+
+        def start(self) -> StoppingEmulator:
+            return self
+
+        def stop(self) -> None:
+            thread = threading.Thread(target=print, args=(late_line,))  # an execution's thread, not the demo's
+            thread.start()
+            thread.join()
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_package, "LocalBreaker", StoppingEmulator)
+    monkeypatch.setattr(run_module, "local_target", lambda emulator: None)
+    monkeypatch.setattr(run_module, "play_demo", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(where="local", out_dir=tmp_path, console=Console(file=io.StringIO()))
+
+    assert late_line not in capfd.readouterr().out
+    assert late_line in (tmp_path / "emulator.log").read_text()
