@@ -62,7 +62,7 @@ def resolve_target(*, local: bool = False, state_file: Path | None = None, profi
     if credentials is not None:
         if session.region_name is None:
             raise ConfigurationError(
-                "AWS credentials are configured but no region: set AWS_REGION or run `aws configure`."
+                "AWS credentials are configured but no region: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or run `aws configure`."
             )
         return Target(session=session, endpoint_url=None, description=f"AWS ({session.region_name})")
 

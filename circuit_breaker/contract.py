@@ -20,6 +20,8 @@ DEMO_SERVICE: Final = "payment"
 
 #: Step Functions' limit: an Express execution lasts at most five minutes.
 EXPRESS_MAX_SECONDS: Final = 300
+#: Step Functions' limit on an execution's input: 256 KiB, counted in UTF-8 bytes.
+MAX_INPUT_BYTES: Final = 262144
 
 #: What an emulator endpoint gets when no region or credentials are configured (moto accepts any
 #: credentials; these keep the emulator's sessions independent of the user's).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -140,11 +141,40 @@ def test_invoke_with_a_bad_payload_exits_2_with_one_line(
     assert local.sync_executions == executions
 
 
-def test_invoke_with_a_payload_that_is_not_an_object_exits_2(cli: Any) -> None:
-    result = cli("invoke", "payment", "-p", "[1, 2]")
+@pytest.mark.parametrize("payload", ["[1, 2]", "[]", '"text"', "3", "null"])
+def test_invoke_with_a_payload_that_is_not_an_object_exits_2_and_never_calls(
+    cli: Any, local: LocalBreaker, payload: str
+) -> None:
+    executions, calls = local.sync_executions, service_calls(local)
 
+    result = cli("invoke", "payment", "-p", payload)
+
+    if payload == "null":  # JSON null: no payload, the service gets {}
+        assert result.exit_code == 0, result.output
+        return
     assert result.exit_code == EXIT_USAGE
     assert result.stderr.startswith('error: InvalidInput: "Payload" must be a JSON object')
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+    assert (local.sync_executions, service_calls(local)) == (executions, calls)
+    assert item(local) is None  # the circuit stays closed for everyone
+
+
+def test_invoke_with_a_payload_over_256_kib_is_refused_as_aws_does_and_exits_2(
+    cli: Any, local: LocalBreaker, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"blob": "x" * 300_000}))
+    executions, calls = local.sync_executions, service_calls(local)
+
+    result = cli("invoke", "payment", "-f", str(big))
+
+    assert result.exit_code == EXIT_USAGE  # a bad request, not 4 "the service failed"
+    assert result.stderr == (
+        "error: ValidationException: 1 validation error detected: Value at 'input' failed to satisfy constraint: "
+        "Member must have length less than or equal to 262144\n"
+    )
+    assert (local.sync_executions, service_calls(local)) == (executions, calls)
+    assert item(local) is None
 
 
 def test_invoke_of_an_unknown_service_exits_2_and_names_the_registered_ones(cli: Any) -> None:
@@ -174,6 +204,7 @@ def test_list_shows_every_registered_circuit(cli: Any) -> None:
             "lastError": None,
             "lastCause": None,
             "lastFailureAt": None,
+            "reason": None,
             "problem": None,
         }
     ]
@@ -195,6 +226,41 @@ def test_status_shows_an_open_circuit_with_its_last_failure(cli: Any, local: Loc
     assert one["lastError"] == "PaymentFailed"
     assert json.loads(one["lastCause"])["errorMessage"] == "card declined"
     assert json.loads(cli("status", "--json").stdout) == [one]
+
+
+def test_status_shows_the_reason_an_operator_gave(cli: Any) -> None:
+    cli("open", "payment", "--for", "10m", "--reason", "database maintenance")
+
+    table = cli("status")
+    one = status_json(cli)
+
+    assert "maintenance" in table.stdout and "Reason" in table.stdout
+    assert one["reason"] == "database maintenance"
+    assert json.loads(cli("list", "--json").stdout)[0]["reason"] == "database maintenance"
+
+
+@pytest.mark.parametrize("columns", ["100", "80", "60"])
+def test_the_status_table_never_breaks_a_word(local: LocalBreaker, state_dir: Path, columns: str) -> None:
+    breaker("invoke", "payment", "-p", '{"mode": "fail", "message": "card declined"}', "--local", state_dir=state_dir)
+    local.runtime.settle()
+
+    result = breaker("status", "--local", state_dir=state_dir, env={"COLUMNS": columns})
+
+    assert result.exit_code == 0, result.output
+    words = result.stdout.split()
+    assert words.count("PaymentFailed") == 1 and "PaymentFailed:" in words  # last failure, and the cause
+    assert "declined" in words
+
+
+def test_a_stored_cause_has_no_frames_of_the_emulator(cli: Any, local: LocalBreaker) -> None:
+    cli("invoke", "payment", "-p", '{"mode": "fail", "message": "card declined"}')
+    local.runtime.settle()
+
+    cause = json.loads(status_json(cli)["lastCause"])
+
+    assert (cause["errorType"], cause["errorMessage"]) == ("PaymentFailed", "card declined")
+    assert not [frame for frame in cause.get("stackTrace", []) if "circuit_breaker/local" in frame]
+    assert any("payment" in frame for frame in cause["stackTrace"])  # the function's own frames, as on AWS
 
 
 def test_status_of_an_unknown_service_exits_2(cli: Any) -> None:
@@ -345,6 +411,21 @@ def test_without_credentials_the_cli_uses_the_running_emulator(state_dir: Path) 
     assert [c["service"] for c in json.loads(listed.stdout)] == ["payment"]
 
 
+def test_a_client_made_without_arguments_finds_the_running_emulator(local: LocalBreaker, state_dir: Path) -> None:
+    script = (
+        "from circuit_breaker import BreakerClient; client = BreakerClient(); "
+        "print(client.endpoint_url); print(client.call('payment', {'n': 2})['echo'])"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update({key: value for key, value in NO_AWS_ENV.items() if value is not None})
+    env["BREAKER_STATE_DIR"] = str(state_dir)
+
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [local.endpoint_url, "{'n': 2}"]
+
+
 def test_aws_endpoint_url_is_honoured(local: LocalBreaker, tmp_path: Path) -> None:
     env = {**NO_AWS_ENV, "AWS_ENDPOINT_URL": local.endpoint_url}
 
@@ -385,6 +466,24 @@ def test_an_emulator_that_is_gone_exits_1(tmp_path: Path) -> None:
         assert outcome.exit_code == EXIT_ERROR
         assert "(pid 1, http://127.0.0.1:9) is not running: start it again with `breaker local up`." in outcome.stderr
         assert "Traceback" not in outcome.output
+
+
+def test_an_endpoint_that_is_not_a_url_exits_1_in_one_line(tmp_path: Path) -> None:
+    result = breaker("status", state_dir=tmp_path, env={**NO_AWS_ENV, "AWS_ENDPOINT_URL": "localhost:4566"})
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr.startswith("error: Invalid endpoint: localhost:4566: an endpoint is a URL such as ")
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_payload_file_that_is_not_text_exits_2_in_one_line(cli: Any, tmp_path: Path) -> None:
+    binary = tmp_path / "payload.bin"
+    binary.write_bytes(b"\xff\xfe{")
+
+    result = cli("invoke", "payment", "-f", str(binary))
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr == f"error: {binary} is not UTF-8 text: invalid start byte at byte 0\n"
 
 
 def test_local_flag_without_an_emulator_exits_1(tmp_path: Path) -> None:
@@ -434,6 +533,66 @@ def test_local_up_refuses_a_malformed_setting(tmp_path: Path) -> None:
     assert not (tmp_path / "local.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "bogus=1",
+            "error: unknown setting 'bogus' for --setting; known: openDurationSeconds, serviceTimeoutSeconds, "
+            "retryIntervalSeconds, backoffRate, maxAttempts, maxRetryDelaySeconds, failureThreshold, "
+            "failureWindowSeconds, halfOpenProbes, openDurationGrowth, maxOpenDurationSeconds, storeFaultPolicy\n",
+        ),
+        ("openDurationSeconds=0", "error: --setting: openDurationSeconds must be at least 1\n"),
+        ("maxAttempts=many", "error: --setting: setting maxAttempts must be a whole number, not 'many'\n"),
+    ],
+)
+def test_local_up_refuses_a_setting_the_breaker_does_not_take_in_one_line(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    result = breaker("local", "up", "-s", setting, state_dir=tmp_path)
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr == message
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "local.json").exists()  # nothing was started
+
+
+def test_local_up_on_a_port_in_use_says_why_in_one_line(
+    local: LocalBreaker, fast_assembly: Assembly, tmp_path: Path
+) -> None:
+    port = local.endpoint_url.rsplit(":", 1)[1]  # held by the module's emulator
+
+    result = breaker(
+        "local", "up", "--port", port, "--assembly", str(fast_assembly.directory), state_dir=tmp_path, env=NO_AWS_ENV
+    )
+
+    assert result.exit_code == EXIT_ERROR
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(
+        f"error: the emulator exited with status 1 while starting: port {port} on 127.0.0.1 is in use by another program"
+    )
+    assert f"(its log: {tmp_path / 'local.log'})" in result.stderr
+    assert "Traceback" not in result.output
+    assert "Traceback" in (tmp_path / "local.log").read_text()  # the whole story is in the log
+
+
+def test_local_up_tells_each_kind_of_client_what_it_needs() -> None:
+    from circuit_breaker.cli.local import client_instructions
+
+    text = client_instructions("http://127.0.0.1:4567", "us-east-1")
+
+    for needed in (
+        "AWS_ENDPOINT_URL=http://127.0.0.1:4567",
+        "AWS_DEFAULT_REGION=us-east-1",
+        "AWS_ACCESS_KEY_ID=local",
+        "AWS_SECRET_ACCESS_KEY=local",
+        "AWS_DISABLE_HOST_PREFIX_INJECTION=true",
+        "inject_host_prefix=False",
+        "disableHostPrefix: true",
+    ):
+        assert needed in text
+
+
 # --------------------------------------------------------------------------- breaker demo
 
 
@@ -450,6 +609,95 @@ def test_demo_hands_its_options_to_run_demo(monkeypatch: pytest.MonkeyPatch, tmp
 
     assert default.exit_code == chosen.exit_code == 0
     assert received == [{}, {"outage": "fail", "callers": 3, "chart": False, "where": "local", "out_dir": Path("out")}]
+
+
+def test_an_error_of_the_machine_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def run_demo(**options: Any) -> None:
+        raise PermissionError(13, "Permission denied", "demo-output/emulator.log")
+
+    fake = types.ModuleType("circuit_breaker.demo")
+    fake.run_demo = run_demo  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+
+    result = breaker("demo", state_dir=tmp_path)
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == "error: [Errno 13] Permission denied: 'demo-output/emulator.log'\n"
+
+
+def test_demo_refuses_a_place_it_does_not_know(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    received: list[dict[str, Any]] = []
+    fake = types.ModuleType("circuit_breaker.demo")
+    fake.run_demo = lambda **options: received.append(options)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+
+    result = breaker("demo", "--where", "nowhere", state_dir=tmp_path, env={"COLUMNS": "200"})
+
+    assert result.exit_code == EXIT_USAGE
+    assert "'nowhere' is not one of 'auto', 'local', 'aws'" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+    assert received == []
+
+    contradiction = breaker("demo", "--local", "--where", "aws", state_dir=tmp_path)
+
+    assert contradiction.exit_code == EXIT_USAGE
+    assert contradiction.stderr == "error: --local and --where aws contradict each other; give one.\n"
+    assert received == []
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (NO_AWS_ENV, "error: No AWS credentials found: `breaker demo --where aws` plays against the deployed stack."),
+        (
+            {
+                **NO_AWS_ENV,
+                "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                "AWS_SECRET_ACCESS_KEY": "x",
+                "AWS_DEFAULT_REGION": None,
+            },
+            "error: AWS credentials are configured but no region: set AWS_DEFAULT_REGION",
+        ),
+    ],
+)
+def test_demo_on_aws_without_credentials_or_region_says_so_in_one_line(
+    tmp_path: Path, env: dict[str, str | None], message: str
+) -> None:
+    result = breaker("demo", "--where", "aws", state_dir=tmp_path, env={**env, "AWS_REGION": None})
+
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_demo_help_shows_the_demos_defaults() -> None:
+    import inspect
+
+    from circuit_breaker.demo import DemoOptions, run_demo
+
+    result = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    defaults = inspect.signature(run_demo).parameters
+    options = DemoOptions()
+
+    assert result.exit_code == 0
+    for shown in (  # Typer puts a default the command does not pass on itself in parentheses
+        f"[default: ({options.outage})]",
+        f"[default: ({options.callers})]",
+        f"[default: ({options.out_dir})]",
+        f"[default: ({defaults['where'].default})]",
+        "[default: (--chart)]" if options.chart else "[default: (--no-chart)]",
+    ):
+        assert shown in result.stdout, shown
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+
+    assert result.exit_code == 0
+    assert result.stdout == f"breaker (circuit-breaker) {version('circuit-breaker')}\n"
 
 
 def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

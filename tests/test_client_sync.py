@@ -78,6 +78,23 @@ def test_no_credentials_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch
         client.status(DEMO_SERVICE)
 
 
+def test_without_credentials_or_a_running_emulator_a_client_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for name, value in NO_AWS_ENV.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BREAKER_STATE_DIR", str(tmp_path))  # no emulator recorded there
+
+    client = BreakerClient()
+
+    assert client.endpoint_url is None
+    with pytest.raises(ConfigurationError, match="No AWS credentials found"):
+        client.call(DEMO_SERVICE)
+
+
 def test_against_an_emulator_endpoint_nothing_needs_configuring(
     local: LocalBreaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,13 +206,41 @@ def test_an_unknown_service_is_an_invalid_request(client: BreakerClient, local: 
     assert service_calls(local) == calls
 
 
-@pytest.mark.parametrize("payload", [[1, 2], "text", 42])
-def test_a_payload_that_is_not_an_object_is_invalid_input(client: BreakerClient, payload: Any) -> None:
+@pytest.mark.parametrize("payload", [[1, 2], [], "text", 42])
+def test_a_payload_that_is_not_an_object_is_invalid_input_and_never_sent(
+    client: BreakerClient, local: LocalBreaker, payload: Any
+) -> None:
+    executions = local.sync_executions
+
     with pytest.raises(InvalidRequestError) as caught:
         client.call(DEMO_SERVICE, payload)
 
     assert caught.value.error == "InvalidInput"
     assert '"Payload" must be a JSON object' in caught.value.cause
+    assert local.sync_executions == executions
+    assert item(local) is None  # a caller's mistake never opens the circuit
+
+
+def test_a_payload_over_256_kib_is_an_invalid_request_from_step_functions(
+    client: BreakerClient, local: LocalBreaker
+) -> None:
+    calls = service_calls(local)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        client.call(DEMO_SERVICE, {"blob": "x" * 300_000})
+
+    assert caught.value.error == "ValidationException"
+    assert "less than or equal to 262144" in caught.value.cause
+    assert service_calls(local) == calls
+    assert item(local) is None
+
+
+def test_the_client_reports_an_operators_reason(client: BreakerClient) -> None:
+    client.force_open(DEMO_SERVICE, for_seconds=60, reason="maintenance")
+
+    assert client.status(DEMO_SERVICE).reason == "maintenance"
+    assert [v.reason for v in client.list_circuits()] == ["maintenance"]
+    assert client.close(DEMO_SERVICE).before.reason == "maintenance"
 
 
 def test_a_payload_that_is_not_json_is_refused_before_calling(client: BreakerClient, local: LocalBreaker) -> None:

@@ -489,3 +489,92 @@ def test_call_tags_come_from_the_payload() -> None:
     assert call_tag({"mode": "ok", "caller": 3, "call": 17}) == (3, 17)
     assert call_tag({"mode": "ok"}) is None
     assert call_tag(json.loads('"text"')) is None
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_stops_the_demo_with_a_partial_summary_and_no_emulator_output(tmp_path: Path) -> None:
+    """``breaker demo`` as a person runs it, interrupted (SIGINT, what Ctrl-C sends) during the
+    outage, while executions are failing and the breaker's functions are logging."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    command = [sys.executable, "-m", "circuit_breaker.cli", "demo", "--where", "local", "--outage", "fail"]
+    command += ["--callers", "4", "--no-chart", "--out-dir", str(tmp_path / "out")]
+    env = {**os.environ, "BREAKER_STATE_DIR": str(tmp_path), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    failing = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if re.search(r"caller \d+\s+(failed|fast-failed) ", line):  # a call's line in the timeline
+                failing.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert failing.wait(timeout=240), "\n".join(lines)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+        reader.join(timeout=10)
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+    finally:
+        process.kill()
+
+    assert process.returncode == 130, "\n".join(lines) + stderr
+    assert "Traceback" not in stderr
+    interrupted = next((i for i, line in enumerate(lines) if line.startswith("interrupted after ")), None)
+    assert interrupted is not None, "\n".join(lines)
+    after = lines[interrupted:]
+    assert not [line for line in lines if line.lstrip().startswith("{")], "\n".join(lines)  # no log lines
+    assert any(line.startswith("Partial summary: the ") for line in after)
+    assert any("calls made" in line for line in after)  # the summary table
+
+
+def test_the_emulators_output_stays_in_its_log_until_it_has_stopped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """After Ctrl-C the emulator's executions in flight go on logging while it stops: those lines
+    go to its log, not to the terminal (timing-free: a stand-in emulator logs as it stops)."""
+    import threading
+
+    import circuit_breaker.demo.run as run_module
+    import circuit_breaker.local as local_package
+
+    late_line = '{"level": "INFO", "message": "logged while the emulator stops"}'
+
+    class StoppingEmulator:
+        endpoint_url = "http://127.0.0.1:1"
+
+        def __init__(self, **kwargs: Any) -> None:
+            pass
+
+        def start(self) -> StoppingEmulator:
+            return self
+
+        def stop(self) -> None:
+            thread = threading.Thread(target=print, args=(late_line,))  # an execution's thread, not the demo's
+            thread.start()
+            thread.join()
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local_package, "LocalBreaker", StoppingEmulator)
+    monkeypatch.setattr(run_module, "local_target", lambda emulator: None)
+    monkeypatch.setattr(run_module, "play_demo", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(where="local", out_dir=tmp_path, console=Console(file=io.StringIO()))
+
+    assert late_line not in capfd.readouterr().out
+    assert late_line in (tmp_path / "emulator.log").read_text()

@@ -15,13 +15,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from circuit_breaker.contract import MAX_INPUT_BYTES
 from circuit_breaker.errors import EmulatorError
 from circuit_breaker.local.assembly import Assembly
 from circuit_breaker.local.background import start_background
 from circuit_breaker.local.breaker import LocalBreaker
 from circuit_breaker.local.deploy import check_deployment
 from circuit_breaker.local.state import HEALTH_PATH, EmulatorState
-from circuit_breaker.local.sync_api import sync_response
+from circuit_breaker.local.sync_api import input_refusal, sync_response
 from tests.local_fixtures import DEMO_SERVICE, reset_circuits, service_calls
 
 
@@ -175,6 +176,69 @@ def test_a_standard_state_machine_is_refused_as_aws_does(local: LocalBreaker, sf
         sfn.start_sync_execution(stateMachineArn=standard["stateMachineArn"], input="{}")
 
     assert caught.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+
+
+@pytest.mark.parametrize("operation", ["start_sync_execution", "start_execution"])
+def test_input_that_is_not_json_is_aws_invalid_execution_input(local: LocalBreaker, sfn: Any, operation: str) -> None:
+    executions, calls = local.sync_executions, service_calls(local)
+
+    with pytest.raises(ClientError) as caught:
+        getattr(sfn, operation)(stateMachineArn=local.stack.state_machine_arn, input="{not json")
+
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert caught.value.response["Error"]["Code"] == "InvalidExecutionInput"
+    assert caught.value.response["Error"]["Message"].startswith("Invalid State Machine Execution Input: ")
+    assert (local.sync_executions, service_calls(local)) == (executions, calls)
+
+
+@pytest.mark.parametrize("operation", ["start_sync_execution", "start_execution"])
+def test_input_over_256_kib_is_refused_up_front_as_aws_does(local: LocalBreaker, sfn: Any, operation: str) -> None:
+    too_big = json.dumps({"ServiceName": DEMO_SERVICE, "Payload": {"blob": "x" * 300_000}})
+    executions, calls = local.sync_executions, service_calls(local)
+
+    with pytest.raises(ClientError) as caught:
+        getattr(sfn, operation)(stateMachineArn=local.stack.state_machine_arn, input=too_big)
+
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert caught.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+        "Member must have length less than or equal to 262144",
+    }
+    assert (local.sync_executions, service_calls(local)) == (executions, calls)
+
+
+def test_the_input_limit_counts_utf8_bytes_up_to_exactly_256_kib() -> None:
+    def sized(size: int, char: str = "x") -> str:
+        text = json.dumps({"p": ""})
+        filler = (size - len(text.encode())) // len(char.encode())
+        return json.dumps({"p": char * filler}, ensure_ascii=False)
+
+    assert len(sized(MAX_INPUT_BYTES).encode()) == MAX_INPUT_BYTES
+    assert input_refusal(sized(MAX_INPUT_BYTES)) is None
+    assert input_refusal(sized(MAX_INPUT_BYTES + 1))[0] == "ValidationException"  # type: ignore[index]
+    two_byte = sized(MAX_INPUT_BYTES + 2, "é")  # fewer characters than the limit, more bytes
+    assert len(two_byte) < MAX_INPUT_BYTES
+    assert input_refusal(two_byte)[0] == "ValidationException"  # type: ignore[index]
+
+
+def test_a_failed_services_cause_is_lambdas_error_without_the_emulators_frames(local: LocalBreaker, sfn: Any) -> None:
+    response = sync_call(local, sfn, {"mode": "fail", "message": "card declined"})
+
+    cause = json.loads(response["cause"])
+    assert list(cause) == ["errorMessage", "errorType", "stackTrace"]
+    assert not [frame for frame in cause["stackTrace"] if "circuit_breaker/local" in frame]
+    assert cause["stackTrace"]  # the function's own frames, as AWS reports them
+
+
+def test_describe_stacks_shows_the_templates_outputs_only(local: LocalBreaker, fast_assembly: Assembly) -> None:
+    cloudformation = local.boto3_client("cloudformation")
+
+    outputs = cloudformation.describe_stacks(StackName="CircuitBreaker")["Stacks"][0]["Outputs"]
+    template = cloudformation.get_template(StackName="CircuitBreaker")["TemplateBody"]
+
+    assert sorted(o["OutputKey"] for o in outputs) == sorted(fast_assembly.template["Outputs"])
+    assert sorted(template["Outputs"]) == sorted(fast_assembly.template["Outputs"])
 
 
 def test_a_body_that_is_not_json_is_refused(local: LocalBreaker) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
+from botocore.exceptions import BotoCoreError
 from rich.console import Console
 
 from circuit_breaker.client import BreakerClient
@@ -44,6 +45,34 @@ local_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(local_app, name="local")
+
+
+def version() -> str:
+    """The installed package's version (``unknown`` when run from a tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("circuit-breaker")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        typer.echo(f"breaker (circuit-breaker) {version()}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _breaker(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Call services through the serverless circuit breaker, and operate its circuits."""
+
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -79,6 +108,12 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             err.print(f"error: {exc.error}: {exc.cause}", markup=False)
             raise typer.Exit(EXIT_USAGE) from None
         except BreakerError as exc:  # also circuit_breaker.errors.EmulatorError, a BreakerError
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(EXIT_ERROR) from None
+        except BotoCoreError as exc:  # anything botocore says that the client did not translate
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(EXIT_ERROR) from None
+        except OSError as exc:  # the machine said no: a folder that cannot be written, a process not ours, ...
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(EXIT_ERROR) from None
 

@@ -40,6 +40,8 @@ def invoke(
             text = sys.stdin.read() if str(payload_file) == "-" else payload_file.read_text()
         except OSError as exc:
             usage_error(f"cannot read {payload_file}: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            usage_error(f"{payload_file} is not UTF-8 text: {exc.reason} at byte {exc.start}")
         body = _parse_json(text, f"{source} {payload_file}")
     elif payload is not None:
         body = _parse_json(payload, "--payload")

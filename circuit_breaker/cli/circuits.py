@@ -6,7 +6,9 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from circuit_breaker.cli.app import StackName, UseLocal, app, err, friendly_errors, make_client, out, usage_error
 from circuit_breaker.cli.formatting import (
@@ -20,9 +22,8 @@ from circuit_breaker.cli.formatting import (
     shorten,
     view_json,
 )
-from circuit_breaker.client import CircuitChange
+from circuit_breaker.client import CircuitChange, CircuitReport
 from circuit_breaker.contract import DEFAULT_STACK_NAME
-from circuit_breaker.core.model import CircuitView
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
@@ -38,7 +39,8 @@ def status(
     stack_name: StackName = DEFAULT_STACK_NAME,
     local: UseLocal = False,
 ) -> None:
-    """Show circuit states (closed, open until T, half-open, forced open, forced closed) and last failures."""
+    """Show circuit states (closed, open until T, half-open, forced open, forced closed), last failures
+    and the operator's reason for a forced state."""
     client = make_client(stack_name, local)
     views = [client.status(service)] if service else client.list_circuits()
     _show(views, as_json, single=service is not None)
@@ -55,7 +57,7 @@ def list_(
     _show(make_client(stack_name, local).list_circuits(), as_json, single=False)
 
 
-def _show(views: list[CircuitView], as_json: bool, *, single: bool) -> None:
+def _show(views: list[CircuitReport], as_json: bool, *, single: bool) -> None:
     if as_json:
         documents = [view_json(v) for v in views]
         typer.echo(json.dumps(documents[0] if single else documents, indent=2))
@@ -63,20 +65,28 @@ def _show(views: list[CircuitView], as_json: bool, *, single: bool) -> None:
     if not views:
         out.print("No circuits.")
         return
-    table = Table()
-    for header in ("Service", "State", "Open until", "Last failure"):
-        table.add_column(header, no_wrap=True)
-    table.add_column("Cause", overflow="fold", ratio=1)
+    rows = []
     for view in views:
         failed_at = short_time(view.last_failure_at)
         failure = f"{view.last_error} {failed_at}" if view.last_error and failed_at else view.last_error or ""
-        table.add_row(
-            view.service,
-            f"[{STATE_STYLES.get(view.state, 'default')}]{view.state.value}[/]",
-            open_until(view),
-            failure,
-            shorten(cause_message(view.last_cause), 100),
-        )
+        reason = view.reason or ""
+        rows.append([view.service, view.state.value, open_until(view), failure, reason, cause_message(view.last_cause)])
+    headers = ["Service", "State", "Open until", "Last failure", "Reason", "Cause"]
+    shown = [i for i, header in enumerate(headers) if header != "Reason" or any(row[i] for row in rows)]
+    table = Table()
+    for index in shown:
+        # Cells wrap between words only: each column is at least as wide as its longest word
+        # (an error name such as PaymentFailed stays whole), and the cause takes what is left.
+        cells = [headers[index], *(row[index] for row in rows)]
+        longest_word = max((len(word) for cell in cells for word in cell.split()), default=1)
+        if headers[index] == "Cause":
+            table.add_column("Cause", overflow="ellipsis", ratio=1, min_width=min(longest_word, 20))
+        else:
+            table.add_column(headers[index], overflow="ellipsis", min_width=longest_word)
+    for view, row in zip(views, rows, strict=True):
+        row[1] = f"[{STATE_STYLES.get(view.state, 'default')}]{escape(row[1])}[/]"
+        row[5] = shorten(row[5], 100)
+        table.add_row(*(row[i] if i == 1 else Text(row[i]) for i in shown))
     out.print(table)
     for view in views:
         if view.problem:

@@ -22,7 +22,8 @@ STATE_STYLES = {
 
 
 def view_json(view: CircuitView) -> dict[str, Any]:
-    """A circuit for ``--json``: field names as in the README, times as ISO-8601 UTC."""
+    """A circuit for ``--json``: field names as in the README, times as ISO-8601 UTC; ``reason`` is
+    the operator's note (on a ``CircuitReport``, what the client returns)."""
     return {
         "service": view.service,
         "state": view.state.value,
@@ -30,6 +31,7 @@ def view_json(view: CircuitView) -> dict[str, Any]:
         "lastError": view.last_error,
         "lastCause": view.last_cause,
         "lastFailureAt": view.last_failure_at,
+        "reason": getattr(view, "reason", None),
         "problem": view.problem,
     }
 

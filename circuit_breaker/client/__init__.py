@@ -13,7 +13,8 @@
 In async code, ``async with AsyncBreakerClient() as client:`` and the same methods, awaited.
 
 - ``sync``: ``BreakerClient`` (calling, and the operators' ``status``, ``list_circuits``,
-  ``force_open``, ``close``, ``force_closed``) and ``CircuitChange``.
+  ``force_open``, ``close``, ``force_closed``), ``CircuitReport`` (a ``CircuitView`` with the
+  operator's ``reason``) and ``CircuitChange``.
 - ``asynchronous``: ``AsyncBreakerClient``, the sync client's calls on a bounded thread pool.
 - ``base``: the constructor and settings both clients share.
 - ``memory``: the clients' memory of open circuits: after a ``CircuitOpen`` answer, calls fail
@@ -24,7 +25,7 @@ In async code, ``async with AsyncBreakerClient() as client:`` and the same metho
 
 from circuit_breaker.client.asynchronous import AsyncBreakerClient
 from circuit_breaker.client.results import result_from
-from circuit_breaker.client.sync import BreakerClient, CircuitChange
+from circuit_breaker.client.sync import BreakerClient, CircuitChange, CircuitReport
 from circuit_breaker.core.model import CircuitState, CircuitView
 from circuit_breaker.errors import (
     BreakerError,
@@ -42,6 +43,7 @@ __all__ = [
     "BreakerError",
     "CircuitChange",
     "CircuitOpenError",
+    "CircuitReport",
     "CircuitState",
     "CircuitStoreUnavailableError",
     "CircuitView",

@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from circuit_breaker.client.base import BaseBreakerClient
-from circuit_breaker.client.sync import BreakerClient, CircuitChange
-from circuit_breaker.core.model import CircuitView
+from circuit_breaker.client.sync import BreakerClient, CircuitChange, CircuitReport
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,10 +48,10 @@ class AsyncBreakerClient(BaseBreakerClient):
         self.open_circuits.check(service)
         return await self._run(self.sync.call, service, payload)
 
-    async def status(self, service: str) -> CircuitView:
+    async def status(self, service: str) -> CircuitReport:
         return await self._run(self.sync.status, service)
 
-    async def list_circuits(self) -> list[CircuitView]:
+    async def list_circuits(self) -> list[CircuitReport]:
         return await self._run(self.sync.list_circuits)
 
     async def registered_services(self) -> list[str] | None:

@@ -5,8 +5,15 @@ service and one ``CircuitStore`` per thread, the workflow and table named by the
 and the services the workflow routes. ``Connection.translated()`` turns botocore's and AWS's
 errors into the errors of ``circuit_breaker.errors``, with ``raise ... from``.
 
-Credentials, region and endpoint come from boto3's standard resolution (profiles,
-``AWS_REGION``, ``AWS_ENDPOINT_URL``, ...), or from the ``session`` and ``endpoint_url`` given.
+Where a client goes, in order (the ``breaker`` CLI decides the same way, ``circuit_breaker.config``):
+
+1. the ``session`` and ``endpoint_url`` given;
+2. ``AWS_ENDPOINT_URL_SFN`` or ``AWS_ENDPOINT_URL``: that endpoint (boto3 reads them);
+3. AWS credentials found by boto3's standard chain: AWS, in the configured region;
+4. otherwise the emulator that ``breaker local up`` runs (its state file,
+   ``circuit_breaker.local.state``), when it answers; with none, the first call raises
+   ``ConfigurationError`` (no credentials).
+
 Against a custom endpoint (the emulator) and with no session given, missing credentials become
 placeholder ones and a missing region ``us-east-1``, so that the emulator needs no
 configuration; against AWS nothing is made up. Against a custom endpoint the client also turns
@@ -26,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
@@ -53,6 +61,7 @@ from circuit_breaker.contract import (
 )
 from circuit_breaker.core.store import CircuitStore, StoreError
 from circuit_breaker.errors import BreakerError, ConfigurationError, StackNotFoundError
+from circuit_breaker.local.state import EmulatorState, default_state_file
 
 #: An Express execution lasts at most 5 minutes; wait a little longer for its answer.
 SYNC_READ_TIMEOUT_SECONDS = EXPRESS_MAX_SECONDS + 20
@@ -99,6 +108,20 @@ class Connection:
         self._session_ready = options.session is not None  # a session given is used as it is
         with self.translated():
             self.session = options.session or boto3.Session()
+            nothing_configured = options.session is None and options.endpoint_url is None and not configured_endpoint()
+            if nothing_configured and self.session.get_credentials() is None:
+                self._use_running_emulator()
+
+    def _use_running_emulator(self) -> None:
+        """No session, endpoint or credentials: the emulator ``breaker local up`` runs, if any."""
+        state = running_emulator()
+        if state is None:
+            return  # the first AWS call says that no credentials were found
+        self.endpoint_url = state.endpoint_url
+        self.session = boto3.Session(
+            aws_access_key_id=EMULATOR_ACCESS_KEY, aws_secret_access_key=EMULATOR_SECRET_KEY, region_name=state.region
+        )
+        self._session_ready = True
 
     # ------------------------------------------------------------------ where the breaker is
 
@@ -234,7 +257,9 @@ class Connection:
                 "or start the local emulator with `breaker local up`."
             ) from exc
         except NoRegionError as exc:
-            raise ConfigurationError("No AWS region is configured: set AWS_REGION or run `aws configure`.") from exc
+            raise ConfigurationError(
+                "No AWS region is configured: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or run `aws configure`."
+            ) from exc
         except ProfileNotFound as exc:
             raise ConfigurationError(f"{exc}: check AWS_PROFILE.") from exc
         except ConnectionError as exc:
@@ -242,6 +267,12 @@ class Connection:
             raise ConfigurationError(f"Could not reach the breaker: {exc}.{hint}") from exc
         except BotoCoreError as exc:
             raise BreakerError(str(exc)) from exc
+        except ValueError as exc:
+            if not str(exc).startswith("Invalid endpoint"):  # botocore's word for an endpoint that is no URL
+                raise
+            raise ConfigurationError(
+                f"{exc}: an endpoint is a URL such as http://127.0.0.1:4566 (check AWS_ENDPOINT_URL)."
+            ) from exc
 
     def _raise_client_error(self, exc: ClientError) -> NoReturn:
         error = exc.response.get("Error", {})
@@ -270,6 +301,12 @@ class Connection:
 def _is_aws_endpoint(url: str | None) -> bool:
     host = urlparse(url or "").hostname or ""
     return host.endswith(_AWS_HOST_SUFFIXES)
+
+
+def running_emulator(state_file: Path | None = None) -> EmulatorState | None:
+    """The emulator ``breaker local up`` started, when its state file names one that answers."""
+    state = EmulatorState.read(state_file or default_state_file())
+    return state if state is not None and state.is_alive() else None
 
 
 def configured_endpoint() -> str | None:

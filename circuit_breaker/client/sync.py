@@ -12,19 +12,46 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from circuit_breaker.client.base import BaseBreakerClient
 from circuit_breaker.client.connection import Connection
 from circuit_breaker.client.memory import OpenCircuitMemory
 from circuit_breaker.client.results import result_from
 from circuit_breaker.core import reading
-from circuit_breaker.core.model import CircuitView
+from circuit_breaker.core.model import REASON, CircuitView
 from circuit_breaker.errors import CircuitOpenError, InvalidRequestError
+
+#: What the workflow answers (``InvalidInput``) to a ``Payload`` that is not a JSON object; the
+#: client refuses such a payload with the same words before calling.
+PAYLOAD_NOT_AN_OBJECT = (
+    '"Payload" must be a JSON object (it is passed to the service as its event); leave it out to send {}.'
+)
+#: Step Functions' own refusals of an execution's input, before any state runs: the input is not
+#: JSON, or it breaks the API's length limit (256 KiB).
+REFUSED_INPUT_ERRORS = frozenset({"InvalidExecutionInput", "ValidationException"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CircuitReport(CircuitView):
+    """A circuit as the client reports it: ``CircuitView`` and the operator's note on it."""
+
+    reason: str | None = None
+    """What the operator gave with ``--reason`` (``force_open``/``force_closed``); kept on the item."""
+
+
+def _view(service: str, item: Mapping[str, Any] | None, now: float) -> CircuitReport:
+    view = reading.view(service, item, now)
+    reason = item.get(REASON) if item else None
+    return CircuitReport(
+        **{field.name: getattr(view, field.name) for field in fields(view)},
+        reason=str(reason) if reason else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -44,8 +71,9 @@ class BreakerClient(BaseBreakerClient):
     """The breaker, seen from a caller and an operator. Safe to share between threads.
 
     Built with ``BaseBreakerClient``'s keyword arguments; by default it finds the
-    ``CircuitBreaker`` stack's outputs. ``open_circuits`` is its memory of open circuits
-    (``remember_open_seconds``).
+    ``CircuitBreaker`` stack's outputs, where ``circuit_breaker.client.connection`` says (with no
+    endpoint, session or credentials given or configured: the emulator ``breaker local up`` runs).
+    ``open_circuits`` is its memory of open circuits (``remember_open_seconds``).
     """
 
     def _connect(self) -> None:
@@ -61,6 +89,12 @@ class BreakerClient(BaseBreakerClient):
     @property
     def table_name(self) -> str:
         return self._connection.table_name
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint in use: the one given, or the running emulator's found by the client
+        itself (``None``: boto3's own resolution, AWS or ``AWS_ENDPOINT_URL``)."""
+        return self._connection.endpoint_url
 
     @property
     def session(self) -> boto3.Session:
@@ -89,7 +123,9 @@ class BreakerClient(BaseBreakerClient):
         """
         request: dict[str, Any] = {"ServiceName": service}
         if payload is not None:
-            request["Payload"] = dict(payload) if isinstance(payload, Mapping) else payload
+            if not isinstance(payload, Mapping):  # what the workflow refuses: the service is never called
+                raise InvalidRequestError("InvalidInput", PAYLOAD_NOT_AN_OBJECT, service=service)
+            request["Payload"] = dict(payload)
         try:
             body = json.dumps(request)
         except (TypeError, ValueError) as exc:
@@ -97,9 +133,16 @@ class BreakerClient(BaseBreakerClient):
         self.open_circuits.check(service)
         machine = self.state_machine_arn
         with self._connection.translated():
-            response = self._connection.client("stepfunctions").start_sync_execution(
-                stateMachineArn=machine, input=body
-            )
+            try:
+                response = self._connection.client("stepfunctions").start_sync_execution(
+                    stateMachineArn=machine, input=body
+                )
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code = str(error.get("Code", ""))
+                if code in REFUSED_INPUT_ERRORS:  # e.g. over 256 KiB: Step Functions refused it, nothing ran
+                    raise InvalidRequestError(code, str(error.get("Message") or code), service=service) from exc
+                raise
         try:
             return result_from(service, response)
         except CircuitOpenError as exc:
@@ -108,16 +151,16 @@ class BreakerClient(BaseBreakerClient):
 
     # ------------------------------------------------------------------ reading circuits
 
-    def status(self, service: str) -> CircuitView:
+    def status(self, service: str) -> CircuitReport:
         """``service``'s circuit as a caller would find it now (this client forgets what it remembered of it)."""
         self.open_circuits.forget(service)
         with self._connection.translated():
             item = self._connection.store().get(service)
         if item is None:
             self._require_registered(service)
-        return reading.view(service, item, self.options.clock())
+        return _view(service, item, self.options.clock())
 
-    def list_circuits(self) -> list[CircuitView]:
+    def list_circuits(self) -> list[CircuitReport]:
         """Every registered service's circuit, and any other circuit the table holds, by name (this
         client forgets every open circuit it remembered)."""
         self.open_circuits.forget()
@@ -125,7 +168,7 @@ class BreakerClient(BaseBreakerClient):
             stored = {str(item["ServiceName"]): item for item in self._connection.store().scan()}
         names = sorted(set(self.registered_services() or ()) | set(stored))
         now = self.options.clock()
-        return [reading.view(name, stored.get(name), now) for name in names]
+        return [_view(name, stored.get(name), now) for name in names]
 
     # ------------------------------------------------------------------ operating circuits
 
@@ -157,9 +200,9 @@ class BreakerClient(BaseBreakerClient):
         self.open_circuits.forget(service)
         with self._connection.translated():
             store = self._connection.store()
-            before = reading.view(service, store.get(service), now)
+            before = _view(service, store.get(service), now)
             item = store.force_open(service, until=expiry, now=now, reason=reason)
-        return CircuitChange(service, before, reading.view(service, item, now))
+        return CircuitChange(service, before, _view(service, item, now))
 
     def close(self, service: str) -> CircuitChange:
         """Close ``service``'s circuit now, whether it opened by itself or was forced open or closed
@@ -168,7 +211,7 @@ class BreakerClient(BaseBreakerClient):
         with self._connection.translated():
             old = self._connection.store().close(service)
         now = self.options.clock()
-        return CircuitChange(service, reading.view(service, old, now), reading.view(service, None, now))
+        return CircuitChange(service, _view(service, old, now), _view(service, None, now))
 
     def force_closed(self, service: str, reason: str = "") -> CircuitChange:
         """Always call ``service`` and never open its circuit, until ``close`` (or ``force_open``)."""
@@ -177,9 +220,9 @@ class BreakerClient(BaseBreakerClient):
         now = self.options.clock()
         with self._connection.translated():
             store = self._connection.store()
-            before = reading.view(service, store.get(service), now)
+            before = _view(service, store.get(service), now)
             item = store.force_closed(service, now=now, reason=reason)
-        return CircuitChange(service, before, reading.view(service, item, now))
+        return CircuitChange(service, before, _view(service, item, now))
 
     def _require_registered(self, service: str) -> None:
         registered = self.registered_services()

@@ -158,6 +158,8 @@ class DemoRun:
         self._events: queue.Queue[DemoEvent] = queue.Queue()
         self._lock = threading.Lock()
         self._watching = threading.Event()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
         self._t0 = 0.0
         self.started_at = 0.0
         """Wall-clock time (epoch seconds) of the demo clock's zero."""
@@ -179,6 +181,7 @@ class DemoRun:
             threading.Thread(target=self._caller, args=(index,), name=f"demo-caller-{index}", daemon=True)
             for index in range(1, self.callers + 1)
         ]
+        self._threads = threads
         for thread in threads:
             thread.start()
         phase: StoryPhase | None = None
@@ -198,10 +201,29 @@ class DemoRun:
                 self._drain(on_event, timeout=0.05)
             for thread in threads:
                 thread.join()
+        except BaseException:  # Ctrl-C: no new call, and nothing more is handed on
+            self._stopping.set()
+            raise
         finally:
             self._watching.clear()
             watcher.join(timeout=10)
-            self._drain(on_event, timeout=0)
+            if not self._stopping.is_set():
+                self._drain(on_event, timeout=0)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """No caller starts another call; wait up to ``timeout`` s for the calls in flight to end.
+        Returns how many calls were still in flight after the wait."""
+        self._stopping.set()
+        self._watching.clear()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(1 for thread in self._threads if thread.is_alive())
+
+    def snapshot(self) -> tuple[list[CallRecord], list[CircuitTransition]]:
+        """The calls and changes recorded so far (callers still in flight may add to ``calls``)."""
+        with self._lock:
+            return list(self.calls), list(self.changes)
 
     def _drain(self, on_event: Callable[[DemoEvent], None], timeout: float) -> None:
         try:
@@ -218,9 +240,10 @@ class DemoRun:
     def _caller(self, index: int) -> None:
         # Spread the callers' first calls over one pause, as independent clients would be.
         period = self.pause_seconds or 0.1
-        time.sleep(period * (index - 1) / self.callers)
+        if self._stopping.wait(period * (index - 1) / self.callers):
+            return
         number = 0
-        while (started := self.clock()) < self.scenario.total_seconds:
+        while (started := self.clock()) < self.scenario.total_seconds and not self._stopping.is_set():
             number += 1
             phase = self.scenario.phase_at(started)
             payload = {**self.scenario.payload(phase), "caller": index, "call": number}
@@ -228,7 +251,8 @@ class DemoRun:
             with self._lock:
                 self.calls.append(record)
             self._events.put(record)
-            time.sleep(self.pause_seconds)
+            if self._stopping.wait(self.pause_seconds):
+                return
 
     def _call(self, caller: int, number: int, started: float, phase: StoryPhase, payload: dict[str, Any]) -> CallRecord:
         common: dict[str, Any] = {"caller": caller, "number": number, "started": started, "phase": phase}

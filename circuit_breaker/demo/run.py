@@ -22,7 +22,13 @@ from circuit_breaker.core.model import CircuitState
 from circuit_breaker.demo.console import TimelinePrinter, summary_table
 from circuit_breaker.demo.declines import show_declines
 from circuit_breaker.demo.errors import DemoError
-from circuit_breaker.demo.recording import DEFAULT_CALLERS, DEFAULT_PAUSE_SECONDS, DemoRecording, DemoRun
+from circuit_breaker.demo.recording import (
+    DEFAULT_CALLERS,
+    DEFAULT_PAUSE_SECONDS,
+    DemoRecording,
+    DemoRun,
+    ServiceCallCount,
+)
 from circuit_breaker.demo.scenario import DEFAULT_HEALTHY_SECONDS, OutageKind, Scenario, default_phases
 from circuit_breaker.demo.summary import DemoSummary, summarize
 from circuit_breaker.demo.targets import LOCAL_DEMO_CONTEXT, DemoTarget, deployed_target, local_target
@@ -38,6 +44,8 @@ DEFAULT_OUT_DIR = Path("demo-output")
 CHART_NAME = "breaker-demo.png"
 #: Where the in-process emulator's own output (moto's and the Lambdas' log lines) goes.
 EMULATOR_LOG = "emulator.log"
+#: After Ctrl-C, how long the demo waits for the calls in flight to end before it summarizes.
+INTERRUPT_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,9 +120,13 @@ def run_demo(
         show_calls=show_calls,
         chart=chart,
     )
+    if where not in WHERE:
+        raise DemoError(f"where must be one of {', '.join(WHERE)}, not {where!r}")
     console = console or Console()
     if local is not None:
         return play_demo(local_target(local), options, console)
+    if where == "aws":
+        _require_aws()
     if where == "aws" or (where == "auto" and _aws_configured()):
         try:
             target = deployed_target(stack_name=stack_name)
@@ -130,11 +142,51 @@ def run_demo(
     started = time.monotonic()
     with console.status("Starting the local emulator: synthesizing the CDK app and deploying it into moto..."):
         emulator = LocalBreaker(context_overrides=LOCAL_DEMO_CONTEXT).start()
+    # The emulator's output stays off the terminal until it has stopped: after Ctrl-C its
+    # executions in flight still run (and log) while it stops.
+    with _emulator_output_to(options.out_dir / EMULATOR_LOG, console):
+        try:
+            console.print(f"Local emulator ready at {emulator.endpoint_url} ({time.monotonic() - started:.1f} s)")
+            return play_demo(local_target(emulator), options, console, quiet=False)
+        finally:
+            emulator.stop()
+
+
+WHERE = ("auto", "local", "aws")
+
+
+class DemoInterrupted(KeyboardInterrupt):
+    """Ctrl-C while the story played; the demo has said so and shown its partial summary."""
+
+    reported = True
+
+    def __init__(self, summary: DemoSummary) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+def _require_aws() -> None:
+    """``where="aws"`` needs an endpoint, or AWS credentials and a region: say which is missing."""
+    if any(os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN")):
+        return
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
     try:
-        console.print(f"Local emulator ready at {emulator.endpoint_url} ({time.monotonic() - started:.1f} s)")
-        return play_demo(local_target(emulator), options, console)
-    finally:
-        emulator.stop()
+        session = boto3.Session()
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:
+        raise ConfigurationError(f"Could not load AWS credentials: {exc}") from exc
+    if credentials is None:
+        raise ConfigurationError(
+            "No AWS credentials found: `breaker demo --where aws` plays against the deployed stack. "
+            "Configure credentials and a region (aws configure, AWS_PROFILE, ...), or run the demo locally "
+            "with --where local."
+        )
+    if session.region_name is None:
+        raise ConfigurationError(
+            "AWS credentials are configured but no region: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or run `aws configure`."
+        )
 
 
 def _aws_configured() -> bool:
@@ -145,8 +197,13 @@ def _aws_configured() -> bool:
     return boto3.Session().get_credentials() is not None
 
 
-def play_demo(target: DemoTarget, options: DemoOptions, console: Console) -> DemoSummary:
-    """Play the story against ``target``: the part of ``run_demo`` after the target is chosen."""
+def play_demo(target: DemoTarget, options: DemoOptions, console: Console, *, quiet: bool = True) -> DemoSummary:
+    """Play the story against ``target``: the part of ``run_demo`` after the target is chosen.
+
+    ``quiet``: keep an in-process emulator's output off the timeline (``run_demo`` does it
+    itself for the emulator it starts). Ctrl-C stops the callers, prints an ``interrupted``
+    line and the summary of the calls that had ended, and raises ``DemoInterrupted``.
+    """
     scenario = options.scenario(target.settings)
     run = DemoRun(
         target.client,
@@ -174,22 +231,43 @@ def play_demo(target: DemoTarget, options: DemoOptions, console: Console) -> Dem
         target.records.start_here()
 
     started = time.monotonic()
-    quiet = (
-        _emulator_output_to(options.out_dir / EMULATOR_LOG, console) if target.in_process else contextlib.nullcontext()
+    quieted = (
+        _emulator_output_to(options.out_dir / EMULATOR_LOG, console)
+        if target.in_process and quiet
+        else contextlib.nullcontext()
     )
-    with quiet:
-        run.play(TimelinePrinter(console, show_calls=options.show_calls))
-        with console.status("Reading what reached the service from the platform's records..."):
-            counts = target.records.collect(run, scenario) if target.records else []
+    interrupted = False
+    in_flight = 0
+    counts: list[ServiceCallCount] = []
+    with quieted:
+        try:
+            run.play(TimelinePrinter(console, show_calls=options.show_calls))
+            with console.status("Reading what reached the service from the platform's records..."):
+                counts = target.records.collect(run, scenario) if target.records else []
+        except KeyboardInterrupt:
+            interrupted = True
+            console.print(
+                f"[bold yellow]interrupted[/] after {time.monotonic() - started:.0f} s: "
+                "no new calls; waiting for the calls in flight (Ctrl-C again to quit at once)"
+            )
+            in_flight = run.stop(timeout=INTERRUPT_WAIT_SECONDS)
+    calls, changes = run.snapshot()
     recording = DemoRecording(
         scenario=scenario,
-        calls=sorted(run.calls, key=lambda c: c.started),
-        changes=list(run.changes),
-        service_counts=counts,
+        calls=sorted(calls, key=lambda c: c.started),
+        changes=changes,
+        service_counts=counts if not interrupted else [],
         duration_seconds=time.monotonic() - started,
         started_at=run.started_at,
     )
     summary = summarize(recording, target=target.name, settings=target.settings, callers=run.callers)
+    if interrupted:
+        still = f" ({in_flight} still in flight are not counted)" if in_flight else ""
+        console.print(
+            f"Partial summary: the {len(calls)} calls that had ended{still}; what reached payment was not read."
+        )
+        console.print(summary_table(summary))
+        raise DemoInterrupted(summary)
     if options.chart:
         from circuit_breaker.demo.chart import write_chart
 

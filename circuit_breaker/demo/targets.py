@@ -93,8 +93,8 @@ def deployed_target(*, stack_name: str = DEFAULT_STACK_NAME, session: Any = None
     """The deployed stack, found the way the client finds it (``AWS_ENDPOINT_URL`` included)."""
     client = BreakerClient(stack_name=stack_name, session=session)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")  # the client has no endpoint of its own: boto3 reads this
+    state_machine_arn = client.state_machine_arn  # first: it readies the session, or says what is missing
     stepfunctions = client.session.client("stepfunctions")
-    state_machine_arn = client.state_machine_arn
     settings: ServiceSettings | None
     try:
         settings = read_service_settings(stepfunctions, state_machine_arn)

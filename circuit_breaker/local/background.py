@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from circuit_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULA
 from circuit_breaker.errors import EmulatorError
 from circuit_breaker.local.assembly import Assembly
 from circuit_breaker.local.state import EmulatorState, default_state_file, log_file_for
+
+#: How a background emulator's log says, on its last line, why it did not start.
+FAILED_TO_START = "circuit breaker emulator failed to start: "
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,12 @@ def start_background(
     while True:
         code = process.poll()
         if code is not None:
-            raise EmulatorError(f"the emulator exited with status {code} while starting:\n{_tail(log_path)}")
+            reason = _reason(log_path)
+            if reason is None:
+                raise EmulatorError(f"the emulator exited with status {code} while starting:\n{_tail(log_path)}")
+            raise EmulatorError(
+                f"the emulator exited with status {code} while starting: {reason} (its log: {log_path})"
+            )
         state = EmulatorState.read(state_file)
         if state is not None and state.pid == process.pid:
             # It runs on in its own session; this process will not wait for it.
@@ -124,6 +133,16 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def _reason(path: Path) -> str | None:
+    """The one-line reason a background emulator gave for not starting, from its log."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    reasons = [line[len(FAILED_TO_START) :] for line in lines if line.startswith(FAILED_TO_START)]
+    return reasons[-1] if reasons else None
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -165,11 +184,30 @@ def main(argv: list[str] | None = None) -> None:
         state_file=args.state_file or default_state_file(),
     )
     try:
-        with local:
-            print(f"circuit breaker emulator ready at {local.endpoint_url} (pid {os.getpid()})", flush=True)
-            threading.Event().wait()
+        local.start()
+    except KeyboardInterrupt:
+        return
+    except Exception as exc:  # the whole story is in the log; the last line says it in one line
+        traceback.print_exc(file=sys.stdout)
+        print(f"{FAILED_TO_START}{one_line(exc)}", flush=True)
+        raise SystemExit(1) from None
+    try:
+        print(f"circuit breaker emulator ready at {local.endpoint_url} (pid {os.getpid()})", flush=True)
+        threading.Event().wait()
     except KeyboardInterrupt:
         print("circuit breaker emulator stopped", flush=True)
+    finally:
+        local.stop()
+
+
+def one_line(exc: BaseException) -> str:
+    """An error in one line: its first line and, for a multi-line message (a synth's stderr), its last."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) == 1:
+        return lines[0] if isinstance(exc, EmulatorError) else f"{type(exc).__name__}: {lines[0]}"
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"
 
 
 if __name__ == "__main__":

@@ -194,10 +194,14 @@ class LocalBreaker:
             DomainDispatcherApplication(create_backend_app),
             health={"pid": os.getpid(), "stackName": assembly.stack_name, "region": self.region},
             wait_for_end=interpreter.wait_for_end if interpreter.speedups.wake_on_end else None,
+            region=self.region,
         )
-        self._server = make_server(
-            self.host, self.port, self._middleware, threaded=True, request_handler=_quiet_request_handler()
-        )
+        try:
+            self._server = make_server(
+                self.host, self.port, self._middleware, threaded=True, request_handler=_quiet_request_handler()
+            )
+        except SystemExit:  # werkzeug says so on stderr and exits the process when the port is taken
+            raise EmulatorError(f"port {self.port} on {self.host} is in use by another program") from None
         thread = threading.Thread(target=self._server.serve_forever, name="breaker-emulator", daemon=True)
         thread.start()
         self._exit.callback(thread.join, 10)

@@ -28,6 +28,10 @@ from typing import Any
 from circuit_breaker.local.assembly import Assembly
 
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+#: The emulator's own outputs: how it has CloudFormation resolve what it needs to create the
+#: state machine. They are read once and removed from the stack, so ``describe-stacks`` shows the
+#: template's outputs only.
+_LOCAL_OUTPUT_PREFIX = "Local"
 _SUBSTITUTION_OUTPUT = "LocalSubstitution{}"
 _ROLE_OUTPUT = "LocalStateMachineRole"
 _LOGS_OUTPUT = "LocalStateMachineLogs"
@@ -97,6 +101,7 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise DeploymentError(f"stack {assembly.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason')}")
     resolved = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    _forget_outputs(stack["StackId"], [name for name in outputs if name.startswith(_LOCAL_OUTPUT_PREFIX)])
     physical = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.describe_stack_resources(StackName=assembly.stack_name)["StackResources"]
@@ -128,6 +133,25 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
     _apply_table_ttl(template, physical, session)
     _put_metric_filters(metric_filters, physical, session)
     return DeployedStack(assembly.stack_name, resolved, machine_arn, physical)
+
+
+def _forget_outputs(stack_id: str, names: list[str]) -> None:
+    """Remove the emulator's own outputs from moto's record of the stack (its outputs and template).
+
+    moto runs in this process (``mock_aws``), so its CloudFormation backend is at hand; an
+    ``UpdateStack`` without them would make moto compare and touch every resource again.
+    """
+    from moto.cloudformation.models import cloudformation_backends
+
+    _, _, _, region, account, _ = stack_id.split(":", 5)
+    stack = cloudformation_backends[account][region].get_stack(stack_id)
+    template_outputs = stack.template_dict.get("Outputs") or {}
+    for name in names:
+        template_outputs.pop(name, None)
+        stack.output_map._parsed_outputs.pop(name, None)
+    if not template_outputs:
+        stack.template_dict.pop("Outputs", None)
+    stack.template = json.dumps(stack.template_dict)
 
 
 def _publish_assets(assembly: Assembly, session: Any, account: str, region: str) -> None:

@@ -61,6 +61,22 @@ class Invocation:
     result: Any = None
 
 
+def lambda_error(exc: BaseException) -> dict[str, Any]:
+    """An unhandled error as AWS's Python runtime reports it: ``errorMessage``, ``errorType`` and
+    the stack trace of the function's own code. The frames of the emulator that called the
+    handler are left out, as AWS leaves out its runtime's."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [frame for frame in frames if os.path.dirname(frame.filename) not in _EMULATOR_DIRS]
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_list(own),
+    }
+
+
+_EMULATOR_DIRS = frozenset({os.path.dirname(__file__), str(Path(__file__).resolve().parent)})
+
+
 class LambdaRuntime:
     """Runs Lambda invocations and stream deliveries in this process while installed.
 
@@ -186,13 +202,7 @@ class LambdaRuntime:
         except Exception as exc:
             record.ok, record.error = False, type(exc).__name__
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(
-                {
-                    "errorType": type(exc).__name__,
-                    "errorMessage": str(exc),
-                    "stackTrace": traceback.format_tb(exc.__traceback__),
-                }
-            ).encode()
+            return json.dumps(lambda_error(exc)).encode()
         record.result = result
         return json.dumps(result).encode()
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from circuit_breaker.contract import EXPRESS_MAX_SECONDS
+from circuit_breaker.contract import EXPRESS_MAX_SECONDS, MAX_INPUT_BYTES
 from circuit_breaker.local.state import HEALTH_PATH
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -30,14 +31,21 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class SyncExecutionMiddleware:
     """WSGI middleware in front of moto that answers ``StartSyncExecution`` as AWS does.
 
-    Everything else goes to moto unchanged, so errors (``StateMachineDoesNotExist``,
-    ``InvalidExecutionInput``, ...) keep moto's (AWS's) shape. ``health`` is served on
-    ``HEALTH_PATH`` so that a client can tell this emulator from whatever else holds a port.
+    Before anything runs, an execution's input is checked as AWS checks it (``input_refusal``:
+    at most 256 KiB, and JSON), for ``StartSyncExecution`` and ``StartExecution`` alike.
+    Everything else goes to moto unchanged, so errors (``StateMachineDoesNotExist``, ...) keep
+    moto's (AWS's) shape. ``health`` is served on ``HEALTH_PATH`` so that a client can tell this
+    emulator from whatever else holds a port.
+
+    With a ``region``, every request is answered from that region whatever region the client
+    signed it for (moto picks its backend from the signature's credential scope): the emulator
+    deploys one stack in one region, and a client configured for another region still finds it.
     ``wait_for_end(arn, timeout)``, when given, returns once the execution has ended (or after
     ``timeout``); without it, the execution's status is polled every ``poll_seconds``.
     """
 
     TARGET = "AWSStepFunctions.StartSyncExecution"
+    START_TARGET = "AWSStepFunctions.StartExecution"
 
     def __init__(
         self,
@@ -47,8 +55,10 @@ class SyncExecutionMiddleware:
         limit_seconds: float = EXPRESS_MAX_SECONDS,
         health: Mapping[str, Any] | None = None,
         wait_for_end: Callable[[str, float], bool] | None = None,
+        region: str | None = None,
     ) -> None:
         self.app = app
+        self.region = region
         self.poll_seconds = poll_seconds
         self.wait_for_end = wait_for_end
         self.limit_seconds = limit_seconds
@@ -58,8 +68,28 @@ class SyncExecutionMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             return _respond(start_response, 200, {"ok": True, **self.health})
-        if environ.get("HTTP_X_AMZ_TARGET") == self.TARGET:
+        if self.region is not None:
+            _sign_for_region(environ, self.region)
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target == self.TARGET:
             return self._start_sync_execution(environ, start_response)
+        if target == self.START_TARGET:
+            return self._start_execution(environ, start_response)
+        return self.app(environ, start_response)
+
+    def _start_execution(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """``StartExecution``: moto's, after AWS's checks of the input (which moto leaves out)."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = None
+        if isinstance(request, dict) and "input" in request:
+            refusal = input_refusal(request["input"])
+            if refusal is not None:
+                return _error(start_response, *refusal)
         return self.app(environ, start_response)
 
     def _start_sync_execution(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -73,6 +103,10 @@ class SyncExecutionMiddleware:
         machine_arn = request.get("stateMachineArn")
         if not isinstance(machine_arn, str):
             return _error(start_response, "ValidationException", "stateMachineArn is required")
+        execution_input = request.get("input", "{}")
+        refusal = input_refusal(execution_input)
+        if refusal is not None:
+            return _error(start_response, *refusal)
 
         status, machine = self._moto(environ, "DescribeStateMachine", {"stateMachineArn": machine_arn})
         if status != 200:
@@ -87,7 +121,7 @@ class SyncExecutionMiddleware:
         start = {
             "stateMachineArn": machine_arn,
             "name": request.get("name") or str(uuid.uuid4()),
-            "input": request.get("input", "{}"),
+            "input": execution_input,
         }
         if request.get("traceHeader"):
             start["traceHeader"] = request["traceHeader"]
@@ -144,6 +178,28 @@ class SyncExecutionMiddleware:
         return captured["status"], parsed
 
 
+def input_refusal(execution_input: Any) -> tuple[str, str] | None:
+    """AWS's error code and message for an execution input it refuses before anything runs, else ``None``.
+
+    The API's length constraint (``MAX_INPUT_BYTES``, counted in UTF-8 bytes) is checked first,
+    as AWS validates the request before it reads the input; then the input must be JSON.
+    """
+    if not isinstance(execution_input, str):
+        return "ValidationException", "1 validation error detected: Value at 'input' must be a string"
+    size = len(execution_input.encode("utf-8"))
+    if size > MAX_INPUT_BYTES:
+        return (
+            "ValidationException",
+            "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_INPUT_BYTES}",
+        )
+    try:
+        json.loads(execution_input)
+    except ValueError as exc:
+        return "InvalidExecutionInput", f"Invalid State Machine Execution Input: '{exc}'"
+    return None
+
+
 def sync_response(described: Mapping[str, Any], execution_input: str) -> dict[str, Any]:
     """AWS's ``StartSyncExecution`` response for a finished execution, from ``DescribeExecution``."""
     status = described["status"]
@@ -182,6 +238,18 @@ def _epoch(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return datetime.fromisoformat(str(value)).timestamp()
+
+
+_CREDENTIAL_SCOPE = re.compile(r"(Credential=[^/,\s]+/\d{8}/)[^/]+/")
+
+
+def _sign_for_region(environ: dict[str, Any], region: str) -> None:
+    """Point a signed request's credential scope at ``region`` (moto does not check signatures)."""
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    if authorization:
+        environ["HTTP_AUTHORIZATION"] = _CREDENTIAL_SCOPE.sub(
+            lambda m: f"{m.group(1)}{region}/", authorization, count=1
+        )
 
 
 def _respond(start_response: Callable[..., Any], status: int, body: Mapping[str, Any]) -> list[bytes]:
