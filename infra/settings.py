@@ -70,6 +70,9 @@ class BreakerSettings:
     """Successful probes in a row that close a half-open circuit."""
     slow_start_seconds: int = _RULES.slow_start_seconds
     """After a circuit closes, admit 10 % then 50 % of calls over this period (0: off)."""
+    failed_attempts_threshold: int = _RULES.failed_attempts_threshold
+    """Failed attempts across all callers within ``failure_window_seconds`` that open the circuit
+    before the retries go (0: off)."""
     ignored_errors: tuple[str, ...] = ()
     """Error names that are the caller's problem, not the service's: never retried, never counted."""
     fallback_response: Any = None
@@ -100,6 +103,7 @@ class BreakerSettings:
             f"store_fault_policy must be one of {', '.join(STORE_FAULT_POLICIES)}",
         )
         _require(1 <= self.success_threshold <= 10, "success_threshold must be from 1 to 10")
+        _require(0 <= self.failed_attempts_threshold <= 1000, "failed_attempts_threshold must be from 0 (off) to 1000")
         _require(0 <= self.slow_start_seconds <= 3600, "slow_start_seconds must be from 0 (off) to 3600")
         for name in self.ignored_errors:
             _require(

@@ -70,7 +70,10 @@ class BreakerWorkflow(Construct):
             "Grants",
             roles=[self.role],
             statements=[
-                iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:DeleteItem"], resources=[table.table_arn]),
+                iam.PolicyStatement(
+                    actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    resources=[table.table_arn],
+                ),
                 # Exactly the ARNs the workflow invokes (no ":*" for other versions and aliases).
                 iam.PolicyStatement(
                     actions=["lambda:InvokeFunction"], resources=[function.function_arn for function in invoked]
@@ -178,5 +181,6 @@ def service_config(settings: BreakerSettings, *, function_arn: str, fallback_arn
             "MaxOpenDurationSeconds": settings.max_open_duration_seconds,
             "SuccessThreshold": settings.success_threshold,
             "SlowStartSeconds": settings.slow_start_seconds,
+            "FailedAttemptsThreshold": settings.failed_attempts_threshold,
         },
     }

@@ -5,7 +5,7 @@ service's fallback answered in its place.
 Input (built by the workflow):
     {"ServiceName": "payment", "Failure": {"Error": "...", "Cause": "..."},
      "Policy": {"OpenDurationSeconds": 30, "FailureThreshold": 1, ...},
-     "ExecutionId": "arn:...", "Kind": "service" | "store" | "fallback"}
+     "ExecutionId": "arn:...", "Kind": "service" | "attempts" | "store" | "fallback"}
 Output: {"Result": "opened" | "reopened" | "counted" | "already open" | "forced" | "logged",
          "OpenUntil": "<ISO>" | null}
 """
@@ -19,8 +19,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from circuit_breaker.core import model, reading
-from circuit_breaker.core.store import StoreError
-from circuit_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failure
+from circuit_breaker.core.store import StoreError, Transition
+from circuit_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failed_attempts, on_failure
 
 from .observability import count, log_corrupt_bookkeeping, logger
 from .table import circuit_store
@@ -41,7 +41,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         error = str(failure.get("Error") or "Unknown")
         cause = str(failure.get("Cause") or "")
         kind = event.get("Kind", "service")
-        policy = Policy.from_event(event["Policy"]) if kind == "service" else None
+        policy = Policy.from_event(event["Policy"]) if kind in ("service", "attempts") else None
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordRequest(f"RecordFailure got {event!r}: {exc}") from exc
     fields: dict[str, Any] = {
@@ -74,6 +74,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return notes
 
     def decide(circuit: Circuit) -> tuple[Circuit | None, FailureOutcome]:
+        if kind == "attempts":
+            return on_failed_attempts(circuit, now, policy)
         return on_failure(circuit, now, policy)
 
     try:
@@ -94,6 +96,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             extra={**fields, "corrupt_expiry": str(raw_expiry)},
         )
         count("CorruptItem", service)
+    if kind == "attempts":
+        return attempts_recorded(service, done, policy, fields, open_until)
     if done.outcome is FailureOutcome.OPENED:
         logger.warning("Circuit opened: the service failed on every attempt", extra=fields)
         count("CircuitOpened", service)
@@ -109,4 +113,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     else:
         logger.info(f"Failure not recorded: the circuit is {done.outcome.value}", extra=fields)
     count("ServiceFailed", service)
+    return {"Result": done.outcome.value, "OpenUntil": open_until}
+
+
+def attempts_recorded(
+    service: str, done: Transition[FailureOutcome], policy: Policy, fields: dict[str, Any], open_until: str | None
+) -> dict[str, Any]:
+    """The fleet's failed attempts reached the threshold: opened, or a stale count cleared."""
+    attempts = done.before.failed_attempts
+    if done.outcome is FailureOutcome.OPENED:
+        logger.warning(
+            "Circuit opened: failed attempts across all callers reached the threshold before their retries",
+            extra={**fields, "failed_attempts": attempts, "threshold": policy.failed_attempts_threshold},
+        )
+        count("CircuitOpened", service)
+    elif done.after is not None:
+        logger.info("Failed attempts counted again: the earlier count was older than the window", extra=fields)
     return {"Result": done.outcome.value, "OpenUntil": open_until}

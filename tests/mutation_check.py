@@ -83,7 +83,13 @@ def _choice(states: dict[str, Any], state: str, **where: Any) -> dict[str, Any]:
 
 
 def _retry_never_taken(states: dict[str, Any]) -> None:
-    _choice(states, "ShouldRetry", NumericLessThanPath="$.Service.Retries")["Next"] = "RecordFailure"
+    for rule in states["ShouldRetry"]["Choices"]:
+        rule["Next"] = "RecordFailure"
+
+
+def _failed_attempts_never_counted(states: dict[str, Any]) -> None:
+    states["TooManyFailedAttempts"]["Default"] = "PrepareRetry"
+    states["TooManyFailedAttempts"]["Choices"][0]["Next"] = "PrepareRetry"
 
 
 def _no_reread_before_retry(states: dict[str, Any]) -> None:
@@ -194,6 +200,12 @@ MUTATIONS = (
     Mutation("store-fault policy ignored", DEFINITION, asl(_store_fault_policy_ignored), WORKFLOW_TESTS),
     Mutation("a timeout not named ServiceTimeout", DEFINITION, asl(_timeout_not_named), WORKFLOW_TESTS),
     Mutation("no wait between retries", DEFINITION, asl(_no_retry_wait), WORKFLOW_TESTS),
+    Mutation(
+        "the fleet's failed attempts never open the circuit",
+        DEFINITION,
+        asl(_failed_attempts_never_counted),
+        WORKFLOW_TESTS,
+    ),
     Mutation("an ignored error is retried and counted", DEFINITION, asl(_ignored_error_retried), FEATURE_TESTS),
     Mutation(
         "an ignored error in half-open leaves the circuit as it was",

@@ -142,7 +142,8 @@ def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
     template = json.loads((out / "Orders.template.json").read_text())
     (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     definition = json.loads(machine["Properties"]["DefinitionString"])
-    routes = {c["StringEquals"]: c["Next"] for c in definition["States"]["RouteService"]["Choices"]}
+    choices = definition["States"]["RouteService"]["Choices"]
+    routes = {c["StringEquals"]: c["Next"] for c in choices if c["Variable"] == "$.ServiceName"}
     assert routes == {"inventory": "Configure inventory", "orders": "Configure orders"}
     timeouts = {name: definition["States"][state]["Result"]["TimeoutSeconds"] for name, state in routes.items()}
     assert timeouts == {"inventory": 10, "orders": 3}

@@ -97,6 +97,7 @@ def test_service_settings_come_from_the_defaults(default_assembly: Assembly) -> 
             "MaxOpenDurationSeconds": 600,
             "SuccessThreshold": 1,
             "SlowStartSeconds": 0,
+            "FailedAttemptsThreshold": 10,
         },
     }
 
@@ -217,7 +218,7 @@ def test_workflow_role_is_scoped_to_the_table_and_the_registered_functions(defau
                 (function_id,) = [f for f in functions if f in text]
                 invoked.add(functions[function_id])
         elif any(a.startswith("dynamodb:") for a in actions):
-            assert actions == {"dynamodb:GetItem", "dynamodb:DeleteItem"}
+            assert actions == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
             assert resources == [{"Fn::GetAtt": [table_id, "Arn"]}]
         else:
             # What AWS itself requires to be "*": log delivery and X-Ray (no resource-level scoping exists).

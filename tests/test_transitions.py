@@ -21,6 +21,7 @@ from circuit_breaker.core.transitions import (
     SuccessOutcome,
     changes,
     claim_probe,
+    on_failed_attempts,
     on_failure,
     on_probe_success,
 )
@@ -208,6 +209,47 @@ def test_item_round_trip_keeps_every_field() -> None:
     item = {k: v for k, v in changes(Circuit(version=6), circuit).items() if v is not None}
     assert Circuit.from_item(item) == circuit
     assert item[model.OPEN_UNTIL] == "2027-01-15T08:00:00.000Z"
+
+
+class TestFailedAttemptsAcrossTheFleet:
+    """The retry storm's signal: failed attempts of all executions, before their retries."""
+
+    POLICY = Policy(failed_attempts_threshold=10, failure_window_seconds=60)
+
+    def test_below_the_threshold_nothing_is_written(self) -> None:
+        circuit = Circuit(failed_attempts=9, failed_attempts_since=NOW - 1, exists=True)
+        assert on_failed_attempts(circuit, NOW, self.POLICY) == (None, FailureOutcome.COUNTED)
+
+    def test_the_threshold_within_the_window_opens_the_circuit(self) -> None:
+        circuit = Circuit(failed_attempts=10, failed_attempts_since=NOW - 59, failures=(NOW - 5,), exists=True)
+        after, outcome = on_failed_attempts(circuit, NOW, self.POLICY)
+        assert outcome is FailureOutcome.OPENED
+        assert after == Circuit(expiry=NOW + 30, opens=1, exists=True)  # counters cleared with the rest
+
+    def test_a_count_that_began_before_the_window_starts_again(self) -> None:
+        circuit = Circuit(failed_attempts=50, failed_attempts_since=NOW - 60, exists=True)
+        after, outcome = on_failed_attempts(circuit, NOW, self.POLICY)
+        assert outcome is FailureOutcome.COUNTED and after == Circuit(exists=True)
+
+    def test_off_open_and_forced_circuits_are_left_alone(self) -> None:
+        many = {"failed_attempts": 99, "failed_attempts_since": NOW, "exists": True}
+        assert on_failed_attempts(Circuit(**many), NOW, Policy(failed_attempts_threshold=0))[0] is None
+        assert on_failed_attempts(Circuit(expiry=NOW + 5, **many), NOW, self.POLICY) == (
+            None,
+            FailureOutcome.ALREADY_OPEN,
+        )
+        assert on_failed_attempts(Circuit(expiry=NOW - 5, **many), NOW, self.POLICY)[0] is None  # half-open
+        forced = Circuit(forced=model.FORCED_CLOSED, **many)
+        assert on_failed_attempts(forced, NOW, self.POLICY) == (None, FailureOutcome.FORCED)
+
+    def test_an_opening_by_a_failed_execution_clears_the_count(self) -> None:
+        circuit = Circuit(failed_attempts=4, failed_attempts_since=NOW - 1, exists=True)
+        after, _ = on_failure(circuit, NOW, Policy())
+        assert after is not None and (after.failed_attempts, after.failed_attempts_since) == (0, None)
+
+    def test_the_workflows_clock_is_read_as_written(self) -> None:
+        item = {model.FAILED_ATTEMPTS: 3, model.FAILED_ATTEMPTS_SINCE: "2027-01-15T08:00:00.123456+00:00"}
+        assert Circuit.from_item(item).failed_attempts_since == 1_800_000_001  # rounded up to the second
 
 
 class TestCorruptBookkeeping:

@@ -10,6 +10,7 @@ import json
 import time
 from decimal import Decimal
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -106,7 +107,8 @@ def test_transient_failures_are_retried_and_do_not_open_the_circuit(breaker: Bre
     assert result.status == "SUCCEEDED"
     assert result.output["call"] == 3
     assert breaker.service_calls() == 3
-    assert breaker.items() == []
+    # Only the failed attempts were counted (one atomic write each); nothing opened the circuit.
+    assert breaker.items() == [{"ServiceName": "payment", "FailedAttempts": 2, "FailedAttemptsSince": ANY}]
 
 
 def test_final_failure_opens_the_circuit_and_carries_the_service_error(breaker: Breaker) -> None:
@@ -219,10 +221,31 @@ def test_concurrent_failures_never_push_the_expiry_out(
     ticks = iter(range(100))
     start = time.time()
     monkeypatch.setattr(record_failure, "clock", lambda: start + next(ticks))
-    # All ten executions are inside the service at once on each of their three attempts (within
-    # its 3 s default timeout), so all ten fail every attempt, find the circuit closed before each
-    # retry, and record their failure at about the same moment.
-    service = ScriptedService(then="fail", gate=10, gated_calls=30)
+    # Four executions (their 8 failed attempts before a retry stay under the default
+    # failedAttemptsThreshold of 10) are inside the service at once on each of their three
+    # attempts, so all four fail every attempt and record their failure at about the same moment.
+    service = ScriptedService(then="fail", gate=4, gated_calls=12)
+    with deployed_breaker(default_assembly, service) as deployed:
+        arns = concurrently(4, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
+        results = [deployed.wait(arn) for arn in arns]
+        deployed.runtime.settle()
+        item = deployed.item()
+        recorded = [c for c in deployed.runtime.calls_to("RecordFailure") if c.event["Kind"] == "service"]
+
+    assert [r.error for r in results] == ["ServiceError"] * 4
+    assert service.count == 12
+    outcomes = sorted(r.result["Result"] for r in recorded)
+    assert outcomes == ["already open"] * 3 + ["opened"]
+    (winner,) = [r.result for r in recorded if r.result["Result"] == "opened"]
+    assert item is not None and item["OpenUntil"] == winner["OpenUntil"]  # the first recorded failure's expiry
+    assert {r.result["OpenUntil"] for r in recorded} == {winner["OpenUntil"]}
+
+
+def test_the_fleets_first_failed_attempts_open_the_circuit_before_the_retries(default_assembly: Assembly) -> None:
+    """The retry storm cut to its first wave: ten callers against a service that has just died
+    make ten calls, not thirty. Their failed attempts reach the default failedAttemptsThreshold
+    (10) before the first retry (1 s later), so every retry finds the circuit open."""
+    service = ScriptedService(then="fail", gate=10, gated_calls=10)
     with deployed_breaker(default_assembly, service) as deployed:
         arns = concurrently(10, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
         results = [deployed.wait(arn) for arn in arns]
@@ -230,13 +253,22 @@ def test_concurrent_failures_never_push_the_expiry_out(
         item = deployed.item()
         recorded = deployed.runtime.calls_to("RecordFailure")
 
-    assert [r.error for r in results] == ["ServiceError"] * 10
-    assert service.count == 30
-    outcomes = sorted(r.result["Result"] for r in recorded)
-    assert outcomes == ["already open"] * 9 + ["opened"]
-    (winner,) = [r.result for r in recorded if r.result["Result"] == "opened"]
-    assert item is not None and item["OpenUntil"] == winner["OpenUntil"]  # the first recorded failure's expiry
-    assert {r.result["OpenUntil"] for r in recorded} == {winner["OpenUntil"]}
+    assert service.count == 10
+    assert {r.error for r in results} == {"CircuitOpen"}  # every retry was turned away
+    assert {c.event["Kind"] for c in recorded} == {"attempts"}  # no execution got to its last attempt
+    assert sorted(c.result["Result"] for c in recorded).count("opened") == 1
+    assert {c.result["Result"] for c in recorded} <= {"opened", "already open"}
+    assert item is not None and open_until_of(item) > time.time() and "FailedAttempts" not in item
+
+
+def test_one_transient_fault_never_opens_the_circuit(breaker: Breaker) -> None:
+    for _ in range(9):  # nine callers, each with one failed attempt, within the window
+        breaker.service.behave("fail", then="ok")
+        assert breaker.call({"amount": 1}).status == "SUCCEEDED"
+
+    item = breaker.item()
+    assert item is not None and item["FailedAttempts"] == 9 and "ExpiryTimeStamp" not in item
+    assert breaker.runtime.calls_to("RecordFailure") == []
 
 
 # --------------------------------------------------------------------------- operators' contract

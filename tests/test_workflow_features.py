@@ -29,7 +29,7 @@ from circuit_breaker.local.assembly import Assembly
 from circuit_breaker.local.deploy import deploy_stack
 from circuit_breaker.local.runtime import LambdaRuntime
 from tests.feature_app import FALLBACK_FUNCTION, SERVICES, STATIC_FALLBACK
-from tests.harness import MOTO_CONFIG, Breaker, Execution, ScriptedService, concurrently
+from tests.harness import MOTO_CONFIG, Breaker, Execution, ScriptedService, concurrently, warm_up
 
 
 class Script:
@@ -96,6 +96,7 @@ def deployed_features(assembly: Assembly) -> Iterator[Features]:
     with mock_aws(config=MOTO_CONFIG), runtime.installed():
         session = boto3.Session(region_name="us-east-1")
         stack = deploy_stack(assembly, session)
+        warm_up(session, stack, runtime)
         services = {name: Script() for name in SERVICES}
         for name, (construct_id, _) in SERVICES.items():
             runtime.stand_in(construct_id, services[name])

@@ -231,7 +231,7 @@ class Connection:
             return None  # no permission to describe it: the workflow still rejects unknown services
         try:
             choices = json.loads(described["definition"])["States"]["RouteService"]["Choices"]
-            return tuple(sorted(str(c["StringEquals"]) for c in choices if "StringEquals" in c))
+            return tuple(sorted(str(c["StringEquals"]) for c in choices if c.get("Variable") == "$.ServiceName"))
         except (KeyError, TypeError, ValueError):
             return None
 

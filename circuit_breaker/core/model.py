@@ -33,6 +33,10 @@ OPENS = "Opens"  # consecutive opens since the last close, for growing open peri
 PROBES = "Probes"  # half-open probe claims: execution id -> claim lapses at (epoch s)
 VERSION = "Version"  # bumped by every automatic write, for conditional writes
 PROBE_SUCCESSES = "ProbeSuccesses"  # consecutive successful probes in this half-open period
+# Failed attempts across the fleet (the workflow adds to them before each retry) and since when
+# (the workflow's ISO clock): too many within the window open the circuit before the retries go.
+FAILED_ATTEMPTS = "FailedAttempts"
+FAILED_ATTEMPTS_SINCE = "FailedAttemptsSince"
 # Slow start after a close: until ADMIT_10 admit 10 % of calls, then until ADMIT_50 half of them
 # (ISO strings like OpenUntil, which the workflow compares with its clock).
 ADMIT_10 = "Admit10PercentUntil"

@@ -47,6 +47,7 @@ class Policy:
     max_open_duration_seconds: int = 600
     success_threshold: int = 1
     slow_start_seconds: int = 0
+    failed_attempts_threshold: int = 10
 
     @classmethod
     def from_event(cls, raw: Mapping[str, Any]) -> Policy:
@@ -61,6 +62,7 @@ class Policy:
             max_open_duration_seconds=int(raw["MaxOpenDurationSeconds"]),
             success_threshold=int(raw["SuccessThreshold"]),
             slow_start_seconds=int(raw["SlowStartSeconds"]),
+            failed_attempts_threshold=int(raw["FailedAttemptsThreshold"]),
         )
 
     def open_duration(self, opens_before: int) -> int:
@@ -85,6 +87,10 @@ class Circuit:
     """Consecutive successful probes in this half-open period."""
     slow_start: tuple[int, ...] = ()
     """After a close with a slow start: when each step of ``model.SLOW_START_SHARES`` ends (epoch s)."""
+    failed_attempts: int = 0
+    """Failed attempts across all executions, counted by the workflow before each retry."""
+    failed_attempts_since: int | None = None
+    """When the first of ``failed_attempts`` failed (epoch s)."""
     version: int = 0
     exists: bool = False
     corrupt: tuple[tuple[str, str], ...] = field(default=(), compare=False)
@@ -125,6 +131,12 @@ class Circuit:
             opens=parsed(model.OPENS, _count, 0),
             probes=parsed(model.PROBES, _leases, {}),
             successes=parsed(model.PROBE_SUCCESSES, _count, 0),
+            failed_attempts=parsed(model.FAILED_ATTEMPTS, _count, 0),
+            failed_attempts_since=parsed(
+                model.FAILED_ATTEMPTS_SINCE,
+                lambda raw: reading.parse_iso_timestamp(raw, model.FAILED_ATTEMPTS_SINCE),
+                None,
+            ),
             slow_start=slow_start if None not in slow_start else (),
             version=parsed(model.VERSION, _count, 0),
             exists=True,
@@ -214,6 +226,8 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
             opens=circuit.opens + 1,
             probes={},
             successes=0,
+            failed_attempts=0,
+            failed_attempts_since=None,
         )
         return reopened, FailureOutcome.REOPENED
     window_start = now - policy.failure_window_seconds
@@ -227,10 +241,46 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
             probes={},
             successes=0,
             slow_start=(),
+            failed_attempts=0,
+            failed_attempts_since=None,
         )
         return opened, FailureOutcome.OPENED
     # Keep only as many as the threshold needs: the item stays small.
     return replace(circuit, failures=recent[-policy.failure_threshold :]), FailureOutcome.COUNTED
+
+
+def on_failed_attempts(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | None, FailureOutcome]:
+    """The workflow counted a failed attempt (before a retry) and found ``failed_attempts_threshold``
+    or more: open the circuit when they all failed within ``failure_window_seconds``, so that the
+    fleet's retries find it open instead of piling onto a service that has just died.
+
+    A count whose first failure is older than the window is stale: it is cleared, and counting
+    starts again. Open, half-open and forced circuits are left alone (a probe's own failure is
+    ``on_failure``'s).
+    """
+    state = circuit.state(now)
+    if state in (CircuitState.FORCED_OPEN, CircuitState.FORCED_CLOSED):
+        return None, FailureOutcome.FORCED
+    if state is not CircuitState.CLOSED:
+        return None, FailureOutcome.ALREADY_OPEN
+    threshold = policy.failed_attempts_threshold
+    if threshold <= 0 or circuit.failed_attempts < threshold:
+        return None, FailureOutcome.COUNTED
+    since = circuit.failed_attempts_since
+    if since is None or since <= now - policy.failure_window_seconds:
+        return replace(circuit, failed_attempts=0, failed_attempts_since=None), FailureOutcome.COUNTED
+    opened = replace(
+        circuit,
+        expiry=failure_expiry(now, policy.open_duration(0)),
+        failures=(),
+        opens=1,
+        probes={},
+        successes=0,
+        slow_start=(),
+        failed_attempts=0,
+        failed_attempts_since=None,
+    )
+    return opened, FailureOutcome.OPENED
 
 
 def claim_probe(circuit: Circuit, now: float, policy: Policy, execution: str) -> tuple[Circuit | None, ProbeDecision]:
@@ -282,6 +332,10 @@ def changes(before: Circuit, after: Circuit) -> dict[str, Any]:
         model.OPENS: after.opens or None,
         model.PROBES: {k: Decimal(v) for k, v in after.probes.items()} or None,
         model.PROBE_SUCCESSES: after.successes or None,
+        model.FAILED_ATTEMPTS: after.failed_attempts or None,
+        model.FAILED_ATTEMPTS_SINCE: (
+            None if after.failed_attempts_since is None else reading.iso_timestamp(after.failed_attempts_since)
+        ),
         model.ADMIT_10: reading.iso_timestamp(after.slow_start[0]) if after.slow_start else None,
         model.ADMIT_50: reading.iso_timestamp(after.slow_start[1]) if after.slow_start else None,
         model.VERSION: before.version + 1,

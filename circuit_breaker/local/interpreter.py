@@ -178,6 +178,7 @@ class Interpreter:
             interpreter._stop(worker, stop_date, error, cause)
 
         self._patch(Preprocessor, "__init__", preprocessor_init)
+        self._serialize_table_writes()
         self._patch(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)
         self._patch(ExecutionWorker, "_execution_logic", execution_logic)
         self._patch(ExecutionWorker, "stop", stop)
@@ -271,6 +272,22 @@ class Interpreter:
         for other in list(sys.modules.values()):
             if other is not module and getattr(other, "__dict__", {}).get(name) is original:
                 self._patch(other, name, replacement)
+
+    def _serialize_table_writes(self) -> None:
+        """DynamoDB applies each write to an item atomically (an ``ADD`` counter, a conditional
+        put); moto's backend does not lock, so concurrent executions lost counts. One lock for
+        every write makes the emulator's table behave as AWS's does."""
+        from moto.dynamodb.models import DynamoDBBackend
+
+        lock = threading.RLock()
+        for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+            write = getattr(DynamoDBBackend, name)
+
+            def locked(*args: Any, _write: Any = write, **kwargs: Any) -> Any:
+                with lock:
+                    return _write(*args, **kwargs)
+
+            self._patch(DynamoDBBackend, name, functools.wraps(write)(locked))
 
     def _cache_jsonpath(self) -> None:
         from moto.stepfunctions.parser.asl.component.common.path import result_path
