@@ -228,8 +228,8 @@ MUTATIONS = (
         "a failure while open pushes the expiry out",
         TRANSITIONS,
         replace(
-            "        return None, FailureOutcome.ALREADY_OPEN",
-            "        return replace(circuit, expiry=failure_expiry(now, policy.open_duration(0))), "
+            "never push it out.\n        return None, FailureOutcome.ALREADY_OPEN",
+            "never push it out.\n        return replace(circuit, expiry=failure_expiry(now, policy.open_duration(0))), "
             "FailureOutcome.ALREADY_OPEN",
         ),
         RULE_TESTS,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -26,7 +26,18 @@ from botocore.config import Config
 from circuit_breaker.client import BreakerClient, ServiceCallError
 from circuit_breaker.local import LocalBreaker
 from circuit_breaker.local.interpreter import INTERPRETER_FAILED, fingerprint
+from tests.conftest import FAST_CONTEXT
 from tests.local_fixtures import DEMO_SERVICE, service_calls
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[LocalBreaker]:
+    """The fast settings without the fleet's failed-attempts rule: a burst on an overloaded machine
+    times attempts out, and this module tests the emulator, not that rule (test_workflow does)."""
+    overrides = {"circuit-breaker": {**FAST_CONTEXT["circuit-breaker"], "failedAttemptsThreshold": 0}}
+    with LocalBreaker(context_overrides=overrides) as running:
+        yield running
+
 
 BURST = 70
 #: Generous: a burst takes seconds; only a hang comes near this.
@@ -69,7 +80,7 @@ def assert_each_execution_has_its_own_run(local: LocalBreaker, responses: list[d
     for i, response in enumerate(responses):
         assert response["status"] == "SUCCEEDED", response
         assert json.loads(response["output"])["echo"] == {"mode": "ok", "n": i}
-        events = sfn.get_execution_history(executionArn=response["executionArn"])["events"]
+        events = sfn.get_execution_history(executionArn=response["executionArn"], maxResults=1000)["events"]
         started = json.loads(events[0]["executionStartedEventDetails"]["input"])
         scheduled = [e["taskScheduledEventDetails"] for e in events if e["type"] == "TaskScheduled"]
         invoked = [json.loads(d["parameters"])["Payload"] for d in scheduled if d["resourceType"] == "lambda"]
@@ -207,7 +218,9 @@ def test_an_execution_whose_program_fails_while_running_ends_failed_in_its_histo
     assert not thread.is_alive(), "the call did not return"
     error = outcome["error"]
     assert error.error == INTERPRETER_FAILED
-    events = local.boto3_client("stepfunctions").get_execution_history(executionArn=error.execution_arn)["events"]
+    events = local.boto3_client("stepfunctions").get_execution_history(
+        executionArn=error.execution_arn, maxResults=1000
+    )["events"]
     assert [e["type"] for e in events] == ["ExecutionStarted", "ExecutionFailed"]
     assert "RuntimeError: the interpreter broke" in events[-1]["executionFailedEventDetails"]["cause"]
 
@@ -241,7 +254,7 @@ def test_stopping_an_execution_that_has_not_started_aborts_it_when_it_starts(
     assert interpreter.wait_for_end(arn, timeout=60)
     described = sfn.describe_execution(executionArn=arn)
     assert described["status"] == "ABORTED"
-    events = sfn.get_execution_history(executionArn=arn)["events"]
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     assert [e["type"] for e in events] == ["ExecutionStarted", "ExecutionAborted"]
     assert service_calls(local) == calls_before
 

@@ -157,7 +157,9 @@ def test_an_ignored_error_after_a_failed_attempt_ends_the_retries(features: Feat
 
     assert result.error == "PaymentDeclined"
     assert declines.count == 2
-    assert features.item("declines") is None  # the earlier failed attempt is not recorded either
+    item = features.item("declines")  # the failed attempt counted, no failure recorded, the circuit closed
+    assert item is not None and item["FailedAttempts"] == 1 and "ExpiryTimeStamp" not in item
+    assert features.failures_recorded() == 0
 
 
 def test_a_probe_that_gets_an_ignored_error_closes_the_circuit(features: Features) -> None:

@@ -162,7 +162,8 @@ def test_an_operator_write_during_concurrent_failures_is_never_overwritten(
 ) -> None:
     import circuit_breaker.lambdas.record_failure as record_failure
 
-    service = ScriptedService(then="fail", gate=6)
+    # Four executions: their 8 failed attempts before a retry stay under failedAttemptsThreshold (10).
+    service = ScriptedService(then="fail", gate=4)
     forced = {"ServiceName": "payment", "Forced": "CLOSED"}
     decisions: list[str | None] = []
     decide = record_failure.on_failure
@@ -181,7 +182,7 @@ def test_an_operator_write_during_concurrent_failures_is_never_overwritten(
                 return after, outcome
 
         monkeypatch.setattr(record_failure, "on_failure", operator_writes_between_read_and_write)
-        arns = concurrently(6, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
+        arns = concurrently(4, lambda _: deployed.start({"ServiceName": "payment", "Payload": {}}))
         results = [deployed.wait(arn) for arn in arns]
         deployed.runtime.settle()
         assert deployed.item() == forced

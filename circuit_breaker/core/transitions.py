@@ -233,20 +233,25 @@ def on_failure(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | 
     window_start = now - policy.failure_window_seconds
     recent = (*(f for f in circuit.failures if f > window_start), at)
     if len(recent) >= policy.failure_threshold:
-        opened = replace(
-            circuit,
-            expiry=failure_expiry(now, policy.open_duration(0)),
-            failures=(),
-            opens=1,
-            probes={},
-            successes=0,
-            slow_start=(),
-            failed_attempts=0,
-            failed_attempts_since=None,
-        )
+        opened = _opened(circuit, now, policy)
         return opened, FailureOutcome.OPENED
     # Keep only as many as the threshold needs: the item stays small.
     return replace(circuit, failures=recent[-policy.failure_threshold :]), FailureOutcome.COUNTED
+
+
+def _opened(circuit: Circuit, now: float, policy: Policy) -> Circuit:
+    """A closed circuit opened for its first open period, with every count cleared."""
+    return replace(
+        circuit,
+        expiry=failure_expiry(now, policy.open_duration(0)),
+        failures=(),
+        opens=1,
+        probes={},
+        successes=0,
+        slow_start=(),
+        failed_attempts=0,
+        failed_attempts_since=None,
+    )
 
 
 def on_failed_attempts(circuit: Circuit, now: float, policy: Policy) -> tuple[Circuit | None, FailureOutcome]:
@@ -269,18 +274,7 @@ def on_failed_attempts(circuit: Circuit, now: float, policy: Policy) -> tuple[Ci
     since = circuit.failed_attempts_since
     if since is None or since <= now - policy.failure_window_seconds:
         return replace(circuit, failed_attempts=0, failed_attempts_since=None), FailureOutcome.COUNTED
-    opened = replace(
-        circuit,
-        expiry=failure_expiry(now, policy.open_duration(0)),
-        failures=(),
-        opens=1,
-        probes={},
-        successes=0,
-        slow_start=(),
-        failed_attempts=0,
-        failed_attempts_since=None,
-    )
-    return opened, FailureOutcome.OPENED
+    return _opened(circuit, now, policy), FailureOutcome.OPENED
 
 
 def claim_probe(circuit: Circuit, now: float, policy: Policy, execution: str) -> tuple[Circuit | None, ProbeDecision]:
