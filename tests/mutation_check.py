@@ -87,6 +87,10 @@ def _retry_never_taken(states: dict[str, Any]) -> None:
         rule["Next"] = "RecordFailure"
 
 
+def _failed_probe_retried(states: dict[str, Any]) -> None:
+    states["ShouldRetry"]["Choices"].remove(_choice(states, "ShouldRetry", StringEquals="probe"))
+
+
 def _failed_attempts_never_counted(states: dict[str, Any]) -> None:
     states["TooManyFailedAttempts"]["Default"] = "PrepareRetry"
     states["TooManyFailedAttempts"]["Choices"][0]["Next"] = "PrepareRetry"
@@ -200,6 +204,7 @@ MUTATIONS = (
     Mutation("store-fault policy ignored", DEFINITION, asl(_store_fault_policy_ignored), WORKFLOW_TESTS),
     Mutation("a timeout not named ServiceTimeout", DEFINITION, asl(_timeout_not_named), WORKFLOW_TESTS),
     Mutation("no wait between retries", DEFINITION, asl(_no_retry_wait), WORKFLOW_TESTS),
+    Mutation("a failed probe is retried", DEFINITION, asl(_failed_probe_retried), WORKFLOW_TESTS),
     Mutation(
         "the fleet's failed attempts never open the circuit",
         DEFINITION,

@@ -98,6 +98,7 @@ def test_a_failed_probe_opens_the_circuit_again_for_longer(tuned: Breaker) -> No
 
     item = tuned.item()
     assert result.error == "ServiceError"
+    assert tuned.service_calls() == 1  # the probe is one call: a failed probe is not retried
     assert item is not None and item["Opens"] == 2
     # The second consecutive open lasts 30 s x 2.0 (openDurationGrowth).
     assert 60 - 2 <= int(item["ExpiryTimeStamp"]) - time.time() <= 60 + 1
