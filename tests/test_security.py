@@ -45,17 +45,22 @@ def test_cfn_lint_finds_nothing_in_the_synthesized_template(default_assembly: As
     assert (result.returncode, result.stdout) == (0, "")
 
 
-def test_cdk_nag_would_flag_a_wildcard_in_the_workflows_own_grants() -> None:
-    """The Resource::* suppression covers only what AWS grants on "*" alone (log delivery, X-Ray):
-    a wildcard invoke in the workflow's own grants is a finding, not hidden by it."""
-    stack = cdk.Stack(cdk.App(), "Wildcard")
-    function = lambda_.Function(
+def _orders_function(stack: cdk.Stack) -> lambda_.Function:
+    """A service for a breaker built in a bare stack."""
+    return lambda_.Function(
         stack,
         "Orders",
         runtime=lambda_.Runtime.PYTHON_3_13,
         handler="index.handler",
         code=lambda_.Code.from_inline("def handler(event, context):\n    return event"),
     )
+
+
+def test_cdk_nag_would_flag_a_wildcard_in_the_workflows_own_grants() -> None:
+    """The Resource::* suppression covers only what AWS grants on "*" alone (log delivery, X-Ray):
+    a wildcard invoke in the workflow's own grants is a finding, not hidden by it."""
+    stack = cdk.Stack(cdk.App(), "Wildcard")
+    function = _orders_function(stack)
     breaker = CircuitBreaker(stack, "Breaker", services={"orders": ProtectedService(function=function)})
     breaker.workflow_policy.add_statements(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=["*"]))
     cdk.Aspects.of(stack).add(AwsSolutionsChecks())
@@ -69,13 +74,7 @@ def test_cdk_nag_would_flag_a_wildcard_in_the_workflows_own_grants() -> None:
 def test_cdk_nag_finds_nothing_with_a_customer_managed_key_and_an_alarm_topic() -> None:
     """The props the demo leaves at their defaults: the key's grants and the alarms' topic."""
     stack = cdk.Stack(cdk.App(), "Keyed")
-    function = lambda_.Function(
-        stack,
-        "Orders",
-        runtime=lambda_.Runtime.PYTHON_3_13,
-        handler="index.handler",
-        code=lambda_.Code.from_inline("def handler(event, context):\n    return event"),
-    )
+    function = _orders_function(stack)
     key = kms.Key(stack, "TableKey", enable_key_rotation=True)
     topic = sns.Topic(stack, "OnCall", master_key=key, enforce_ssl=True)
     CircuitBreaker(
