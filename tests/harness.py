@@ -110,6 +110,17 @@ class Execution:
         """Names of the states entered, in order."""
         return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
 
+    def largest_state_data(self) -> int:
+        """The largest input or output any state of this execution held, in UTF-8 bytes: AWS fails
+        an execution whose state data passes 256 KiB, ``contract.MAX_INPUT_BYTES`` (moto does not)."""
+        sizes = [0]
+        for event in self.history:
+            for details in ("stateEnteredEventDetails", "stateExitedEventDetails"):
+                data = event.get(details, {}).get("input" if details.startswith("stateEntered") else "output")
+                if data is not None:
+                    sizes.append(len(data.encode("utf-8")))
+        return max(sizes)
+
     def tasks(self, resource_suffix: str = "") -> list[dict[str, Any]]:
         """TaskScheduled events, optionally only those whose resource ends with ``resource_suffix``."""
         return [

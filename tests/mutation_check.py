@@ -183,7 +183,23 @@ def _failed_call_never_falls_back(states: dict[str, Any]) -> None:
 
 
 def _empty_array_payload_accepted(states: dict[str, Any]) -> None:
-    states["RouteService"]["Choices"].remove(_choice(states, "RouteService", Variable="$.PayloadDigest"))
+    states["RouteService"]["Choices"].remove(_choice(states, "RouteService", Variable="$.PayloadIsEmptyArray"))
+
+
+def _payload_hashed(states: dict[str, Any]) -> None:
+    """The regression of issue 22: a digest of the payload's text, which States.Hash refuses past
+    10,000 characters."""
+    parameters = states["NormalizeInput"]["Parameters"]
+    del parameters["PayloadIsEmptyArray.$"]
+    parameters["PayloadDigest.$"] = "States.Hash(States.JsonToString($.Payload), 'MD5')"
+    rule = _choice(states, "RouteService", Variable="$.PayloadIsEmptyArray")
+    rule.pop("BooleanEquals")
+    rule.update(Variable="$.PayloadDigest", StringEquals="d751713988987e9331980363e24189ce")
+
+
+def _answer_kept_beside_the_request(states: dict[str, Any]) -> None:
+    states["ExecuteLambda"]["ResultPath"] = "$.Result"
+    states["Succeeded"]["InputPath"] = "$.Result.Answer"
 
 
 MUTATIONS = (
@@ -229,6 +245,13 @@ MUTATIONS = (
     Mutation("a static fallback is never used", DEFINITION, asl(_static_fallback_unused), FEATURE_TESTS),
     Mutation("a failed call never falls back", DEFINITION, asl(_failed_call_never_falls_back), FEATURE_TESTS),
     Mutation("an empty array reaches the service", DEFINITION, asl(_empty_array_payload_accepted), FEATURE_TESTS),
+    Mutation("a payload's text hashed (10,000 characters at most)", DEFINITION, asl(_payload_hashed), WORKFLOW_TESTS),
+    Mutation(
+        "the service's answer held beside the request",
+        DEFINITION,
+        asl(_answer_kept_beside_the_request),
+        WORKFLOW_TESTS,
+    ),
     Mutation(
         "a failure while open pushes the expiry out",
         TRANSITIONS,

@@ -122,7 +122,7 @@ def test_the_service_call_uses_the_service_timeout_and_the_retry_loop(default_as
 def test_state_names_follow_the_documented_flow(default_assembly: Assembly) -> None:
     states = _definition(default_assembly)["States"]
     assert states["RouteService"]["Choices"] == [
-        {"Variable": "$.PayloadDigest", "StringEquals": "d751713988987e9331980363e24189ce", "Next": "InvalidPayload"},
+        {"Variable": "$.PayloadIsEmptyArray", "BooleanEquals": True, "Next": "InvalidPayload"},
         {"Variable": "$.ServiceName", "StringEquals": "payment", "Next": "Configure payment"},
     ]
     assert states["Configure payment"]["Next"] == "GetCircuitStatus"
@@ -252,3 +252,28 @@ def test_breaker_functions_get_only_the_table_actions_they_use(default_assembly:
         if props["Handler"] != "demo_service.handler":
             assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": table_id}
             assert props["TracingConfig"] == {"Mode": "Active"}
+
+
+#: Every intrinsic function the workflow may use, with why its use stays within what Step Functions
+#: documents for it. States.Hash, States.Base64Encode and States.Base64Decode take at most 10,000
+#: characters, so none of them may touch the payload or a service's error: they are left out, and a
+#: definition that uses one fails here. (States.ArrayRange, 1,000 items at most, is not used either.)
+INTRINSICS_WITHIN_LIMITS = {
+    "States.Array": "one constant element, [] (to compare the payload with)",
+    "States.StringToJson": "the constant '[]', and a DynamoDB Number's digits",
+    "States.ArrayContains": "compares the payload as a value: no input limit, no copy of the payload",
+    "States.ArrayGetItem": "the retry delays, indexed by the attempt count, which maxAttempts bounds",
+    "States.MathAdd": "the attempt count, far inside the 32-bit integers MathAdd takes",
+    "States.MathRandom": "1 to 100, for slow start's admission",
+    "States.Format": "causes of Fail states; a service's error inside one is the cause Step Functions already capped",
+    "States.JsonToString": "a caught service error ($.Failure) only, never the payload",
+}
+
+
+def test_every_intrinsic_stays_within_its_documented_limits(default_assembly: Assembly) -> None:
+    text = json.dumps(_definition(default_assembly))
+    used = set(re.findall(r"States\.[A-Za-z0-9]+(?=\()", text))
+    assert used - INTRINSICS_WITHIN_LIMITS.keys() == set(), "an intrinsic with no reason it stays within its limits"
+    # The only intrinsic that reads the payload compares it; none serializes or hashes it.
+    reads_payload = re.findall(r"States\.[A-Za-z]+\([^\"]*\$\.Payload\b[^\"]*", text)
+    assert reads_payload == ["States.ArrayContains(States.Array(States.StringToJson('[]')), $.Payload)"]

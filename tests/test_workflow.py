@@ -14,6 +14,7 @@ from unittest.mock import ANY
 
 import pytest
 
+from circuit_breaker import contract
 from circuit_breaker.core import reading
 from circuit_breaker.local.assembly import Assembly
 from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
@@ -466,6 +467,73 @@ def test_bad_requests_get_a_clear_error_and_touch_nothing(
     assert breaker.runtime.invocations == []
     assert breaker.items() == []
     assert result.tasks() == []
+
+
+# --------------------------------------------------------------------------- payload sizes
+
+
+def payload_of(characters: int) -> dict[str, str]:
+    """An object whose JSON text (compact, as Step Functions writes it) has exactly ``characters``."""
+    payload = {"blob": ""}
+    payload["blob"] = "x" * (characters - len(json.dumps(payload, separators=(",", ":"))))
+    assert len(json.dumps(payload, separators=(",", ":"))) == characters
+    return payload
+
+
+@pytest.mark.parametrize(
+    "characters",
+    [
+        9_999,
+        10_001,  # past the 10,000 characters of input that States.Hash (and Base64Encode) accept
+        250_000,  # near the Express limit: the request, with its ServiceName, is still under 256 KiB
+    ],
+)
+def test_a_payload_of_any_size_up_to_the_express_limit_round_trips(breaker: Breaker, characters: int) -> None:
+    payload = payload_of(characters)
+    assert len(json.dumps({"ServiceName": "payment", "Payload": payload}).encode()) < contract.MAX_INPUT_BYTES
+
+    result = breaker.call(payload)
+
+    assert (result.status, result.error, result.cause) == ("SUCCEEDED", None, None)
+    assert breaker.service.calls == [payload]  # reached the service unchanged
+    assert result.output == {"ok": True, "call": 1, "echo": payload}  # and its answer came back unchanged
+    # AWS fails an execution whose state input or output passes 256 KiB (moto does not check):
+    # the request and the service's answer (here as large as the request) are never held together.
+    assert result.largest_state_data() < contract.MAX_INPUT_BYTES
+
+
+def test_a_large_payload_is_sent_unchanged_on_every_attempt(breaker: Breaker) -> None:
+    payload = payload_of(200_000)
+    breaker.service.behave("fail", then="ok")
+
+    result = breaker.call(payload)
+
+    assert result.status == "SUCCEEDED"
+    assert breaker.service.calls == [payload, payload]  # the retry sent the same payload
+    assert result.largest_state_data() < contract.MAX_INPUT_BYTES
+
+
+@pytest.mark.parametrize(
+    ("payload", "reaches_the_service"),
+    [
+        ([], False),  # no [0] to tell it from {}: refused as InvalidInput all the same
+        ([{}], False),
+        ([[]], False),
+        ({}, True),
+        ({"items": []}, True),
+        ({"": []}, True),
+    ],
+)
+def test_only_a_json_object_reaches_the_service(breaker: Breaker, payload: Any, reaches_the_service: bool) -> None:
+    result = breaker.call(payload)
+
+    if reaches_the_service:
+        assert result.status == "SUCCEEDED"
+        assert breaker.service.calls == [payload]
+    else:
+        assert (result.status, result.error) == ("FAILED", "InvalidInput")
+        assert '"Payload" must be a JSON object' in (result.cause or "")
+        assert breaker.service_calls() == 0 and result.tasks() == []
 
 
 # --------------------------------------------------------------------------- what one call costs

@@ -22,7 +22,7 @@ import pytest
 from moto import mock_aws
 
 from circuit_breaker.client.results import result_from
-from circuit_breaker.contract import BREAKER_ERRORS
+from circuit_breaker.contract import BREAKER_ERRORS, MAX_INPUT_BYTES
 from circuit_breaker.core.store import CircuitStore
 from circuit_breaker.errors import CircuitOpenError, ServiceCallError
 from circuit_breaker.local.assembly import Assembly
@@ -235,6 +235,19 @@ def test_a_fallback_function_gets_the_service_the_payload_and_why(features: Feat
     assert received["Reason"]["Error"] == "CircuitOpen" and "held open" in received["Reason"]["Cause"]
     assert answered.output == {"ok": True, "call": 1, "echo": received}
     assert features.services["function"].count == 0
+
+
+def test_a_large_payload_reaches_the_fallback_function_and_its_answer_comes_back(features: Features) -> None:
+    payload = {"blob": "x" * 200_000}
+    features.write({"ServiceName": "function", "Forced": "OPEN"})
+    features.fallback.behave(then="ok")
+
+    answered = features.call("function", payload)
+
+    assert answered.status == "SUCCEEDED"
+    (received,) = features.fallback.calls
+    assert received["Payload"] == payload and answered.output == {"ok": True, "call": 1, "echo": received}
+    assert answered.largest_state_data() < MAX_INPUT_BYTES  # the request and the answer never held together
 
 
 def test_a_failing_fallback_function_leaves_the_fast_fail(features: Features) -> None:
