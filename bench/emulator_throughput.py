@@ -3,7 +3,7 @@
 Runs the demo stack (default settings) on the in-process emulator twice in one process: at
 moto's own speed (``Speedups.none()``: the definition parsed for every execution, a JSONPath
 parser and a boto3 client built for every use, StartSyncExecution polling every 5 ms), and with
-the emulator's speed-ups (``circuit_breaker.local.interpreter``). The service is the demo
+the emulator's speed-ups (``sfn_breaker.local.interpreter``). The service is the demo
 ``payment`` answering after ``--service-ms`` (100 ms). Each phase:
 
 - **closed, N callers**: ``--callers`` threads (8) call through ``BreakerClient`` back to back for
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from circuit_breaker.client import BreakerClient, CircuitOpenError
-from circuit_breaker.local import LocalBreaker
-from circuit_breaker.local.assembly import Assembly, synth
-from circuit_breaker.local.interpreter import Speedups
+from sfn_breaker.client import BreakerClient, CircuitOpenError
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.assembly import Assembly, synth
+from sfn_breaker.local.interpreter import Speedups
 
 SERVICE = "payment"
 
@@ -154,7 +154,7 @@ def quiet_functions() -> None:
     import aws_lambda_powertools.metrics.base as metrics_base
     import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch as metrics_emf
 
-    from circuit_breaker.lambdas.observability import logger
+    from sfn_breaker.lambdas.observability import logger
 
     logging.getLogger(logger.name).disabled = True
     for module in (metrics_base, metrics_emf):

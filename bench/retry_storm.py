@@ -24,9 +24,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from circuit_breaker.contract import DEMO_SERVICE_OUTPUT, TABLE_OUTPUT
-from circuit_breaker.local import LocalBreaker
-from circuit_breaker.local.assembly import Assembly, synth
+from sfn_breaker.contract import DEMO_SERVICE_OUTPUT, TABLE_OUTPUT
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.assembly import Assembly, synth
 
 
 class ServiceDown(RuntimeError):

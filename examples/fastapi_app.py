@@ -35,7 +35,7 @@ from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from circuit_breaker import (
+from sfn_breaker import (
     AsyncBreakerClient,
     BreakerError,
     CircuitOpenError,

@@ -1,8 +1,8 @@
-"""The CDK construct (installed as ``circuit_breaker.cdk``; needs ``pip install "circuit-breaker[cdk]"``).
+"""The CDK construct (installed as ``sfn_breaker.cdk``; needs ``pip install "sfn-breaker[cdk]"``).
 
 ::
 
-    from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
+    from sfn_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
 
 Modules: ``breaker`` (the ``CircuitBreaker`` construct), ``table``, ``functions``, ``workflow``
 and ``monitoring`` (the constructs it is made of; ``metrics``: where each metric comes from,
@@ -17,7 +17,7 @@ try:
     import aws_cdk  # noqa: F401
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
     raise ModuleNotFoundError(
-        'circuit_breaker.cdk needs the AWS CDK: pip install "circuit-breaker[cdk]"', name=exc.name
+        'sfn_breaker.cdk needs the AWS CDK: pip install "sfn-breaker[cdk]"', name=exc.name
     ) from exc
 
 from .breaker import CircuitBreaker, ProtectedService

@@ -18,7 +18,7 @@ DEFINITION_FILE = "circuit_breaker.asl.json"
 
 #: What the breaker's own functions import, laid out as in the package: its ``__init__`` (which
 #: imports nothing eagerly), the pure rules and the store, and the handlers.
-RUNTIME_PACKAGES = ("circuit_breaker.core", "circuit_breaker.lambdas")
+RUNTIME_PACKAGES = ("sfn_breaker.core", "sfn_breaker.lambdas")
 #: The demo stack's ``payment`` service: deployed on its own; no breaker function needs it.
 DEMO_SERVICE_FILE = "demo_service.py"
 NOT_SHIPPED = frozenset({DEMO_SERVICE_FILE})
@@ -26,16 +26,16 @@ NOT_SHIPPED = frozenset({DEMO_SERVICE_FILE})
 
 def workflow_definition() -> str:
     """The text of ``statemachine/circuit_breaker.asl.json``, as installed."""
-    return resources.files("circuit_breaker.statemachine").joinpath(DEFINITION_FILE).read_text(encoding="utf-8")
+    return resources.files("sfn_breaker.statemachine").joinpath(DEFINITION_FILE).read_text(encoding="utf-8")
 
 
 @functools.cache
 def function_code(*, keep: bool = False) -> Path:
     """A directory holding exactly the code of the breaker's functions, made once per process."""
     root = _staging_directory(keep)
-    package = root / "circuit_breaker"
+    package = root / "sfn_breaker"
     package.mkdir()
-    (package / "__init__.py").write_bytes(resources.files("circuit_breaker").joinpath("__init__.py").read_bytes())
+    (package / "__init__.py").write_bytes(resources.files("sfn_breaker").joinpath("__init__.py").read_bytes())
     for name in RUNTIME_PACKAGES:
         _copy_python(resources.files(name), root.joinpath(*name.split(".")))
     return root
@@ -45,7 +45,7 @@ def function_code(*, keep: bool = False) -> Path:
 def demo_service_code(*, keep: bool = False) -> Path:
     """A directory holding only ``demo_service.py``, the demo stack's ``payment`` service."""
     root = _staging_directory(keep)
-    source = resources.files("circuit_breaker.lambdas").joinpath(DEMO_SERVICE_FILE)
+    source = resources.files("sfn_breaker.lambdas").joinpath(DEMO_SERVICE_FILE)
     (root / DEMO_SERVICE_FILE).write_bytes(source.read_bytes())
     return root
 
@@ -57,7 +57,7 @@ def _staging_directory(keep: bool) -> Path:
     is removed when this process exits, unless ``keep`` (asset staging turned off, as
     ``cdk synth --no-staging`` does for SAM: the template then points at this directory).
     """
-    root = Path(tempfile.mkdtemp(prefix="circuit-breaker-asset-"))
+    root = Path(tempfile.mkdtemp(prefix="sfn-breaker-asset-"))
     if not keep:
         atexit.register(shutil.rmtree, root, ignore_errors=True)
     return root

@@ -2,7 +2,7 @@
 
 Drop it into any CDK app::
 
-    from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
+    from sfn_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
 
     breaker = CircuitBreaker(
         self, "Breaker",

@@ -1,7 +1,7 @@
 """The demo CDK app: one stack, ``CircuitBreaker``. Makes no AWS calls at synth time.
 
 ``app.py`` at the top of the repository runs ``main()``, and so does ``breaker local up``
-(``python -m circuit_breaker.cdk.demo_app``) from any folder, with no checkout: the same app,
+(``python -m sfn_breaker.cdk.demo_app``) from any folder, with no checkout: the same app,
 the same template. CDK context from ``cdk.json``, ``-c`` or ``CDK_CONTEXT_JSON`` overrides
 ``DEFAULT_CONTEXT`` key by key.
 """

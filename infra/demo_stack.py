@@ -1,7 +1,7 @@
 """The demo stack, ``CircuitBreaker``: the breaker construct with one demo service, ``payment``.
 
 This is what ``cdk deploy`` deploys from this repository, and what ``breaker local up`` and
-``breaker demo`` deploy into the embedded emulator (``circuit_breaker.cdk.demo_app``).
+``breaker demo`` deploy into the embedded emulator (``sfn_breaker.cdk.demo_app``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from circuit_breaker.contract import (
+from sfn_breaker.contract import (
     DEFAULT_STACK_NAME,
     DEMO_SERVICE,
     DEMO_SERVICE_OUTPUT,

@@ -63,21 +63,21 @@ class BreakerFunctions(Construct):
 
         self.record_failure = self._function(
             "RecordFailure",
-            "circuit_breaker.lambdas.record_failure.handler",
+            "sfn_breaker.lambdas.record_failure.handler",
             "Circuit breaker: records a service's final failure, which opens its circuit",
         )
         table.grant(self.record_failure, "dynamodb:GetItem", "dynamodb:PutItem")
 
         self.claim_probe = self._function(
             "ClaimProbe",
-            "circuit_breaker.lambdas.claim_probe.handler",
+            "sfn_breaker.lambdas.claim_probe.handler",
             "Circuit breaker: lets one execution probe a service once its open period is over",
         )
         table.grant(self.claim_probe, "dynamodb:GetItem", "dynamodb:PutItem")
 
         self.stream_mirror = self._function(
             "StreamMirror",
-            "circuit_breaker.lambdas.stream_mirror.handler",
+            "sfn_breaker.lambdas.stream_mirror.handler",
             "Circuit breaker: keeps OpenUntil in step with ExpiryTimeStamp and logs state changes",
         )
         table.grant(self.stream_mirror, "dynamodb:UpdateItem")

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from circuit_breaker.contract import BREAKER_ERRORS, EXPRESS_MAX_SECONDS, SERVICE_FAILED
-from circuit_breaker.core.transitions import Policy
+from sfn_breaker.contract import BREAKER_ERRORS, EXPRESS_MAX_SECONDS, SERVICE_FAILED
+from sfn_breaker.core.transitions import Policy
 
 CONTEXT_KEY = "circuit-breaker"
 

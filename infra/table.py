@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from circuit_breaker.core import model
+from sfn_breaker.core import model
 
 
 class CircuitStatusTable(Construct):

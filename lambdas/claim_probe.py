@@ -19,9 +19,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from circuit_breaker.core import reading
-from circuit_breaker.core.model import CircuitState
-from circuit_breaker.core.transitions import (
+from sfn_breaker.core import reading
+from sfn_breaker.core.model import CircuitState
+from sfn_breaker.core.transitions import (
     Circuit,
     Policy,
     ProbeDecision,

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from circuit_breaker.core.transitions import Circuit
+from sfn_breaker.core.transitions import Circuit
 
 logger = Logger()
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CircuitBreaker")

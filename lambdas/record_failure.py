@@ -18,9 +18,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from circuit_breaker.core import model, reading
-from circuit_breaker.core.store import StoreError, Transition
-from circuit_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failed_attempts, on_failure
+from sfn_breaker.core import model, reading
+from sfn_breaker.core.store import StoreError, Transition
+from sfn_breaker.core.transitions import Circuit, FailureOutcome, Policy, on_failed_attempts, on_failure
 
 from .observability import count, log_corrupt_bookkeeping, logger
 from .table import circuit_store

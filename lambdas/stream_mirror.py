@@ -16,8 +16,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeDeserializer
 
-from circuit_breaker.core import model, reading
-from circuit_breaker.core.model import CircuitState, CorruptItemError
+from sfn_breaker.core import model, reading
+from sfn_breaker.core.model import CircuitState, CorruptItemError
 
 from .observability import count, logger
 from .table import circuit_store

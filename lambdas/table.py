@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from circuit_breaker.core.store import CircuitStore
+from sfn_breaker.core.store import CircuitStore
 
 _store: CircuitStore | None = None
 

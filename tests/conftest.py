@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from circuit_breaker.local import LocalBreaker
-from circuit_breaker.local.assembly import Assembly, finish_synth, start_synth
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.assembly import Assembly, finish_synth, start_synth
 from tests import feature_app
 from tests.harness import REPOSITORY, Breaker, ScriptedService, deployed_breaker, repository_context
 from tests.local_fixtures import reset_circuits

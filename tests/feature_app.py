@@ -10,9 +10,9 @@ from __future__ import annotations
 from aws_cdk import App, CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 
-from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
-from circuit_breaker.cdk.demo_app import DEFAULT_CONTEXT
-from circuit_breaker.contract import DEMO_SERVICE_OUTPUT, STATE_MACHINE_OUTPUT, TABLE_OUTPUT
+from sfn_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService
+from sfn_breaker.cdk.demo_app import DEFAULT_CONTEXT
+from sfn_breaker.contract import DEMO_SERVICE_OUTPUT, STATE_MACHINE_OUTPUT, TABLE_OUTPUT
 
 STACK_NAME = "BreakerFeatures"
 #: The static fallback answer of service ``static``.

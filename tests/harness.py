@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from circuit_breaker.local.assembly import Assembly, merge_context
-from circuit_breaker.local.deploy import DeployedStack, deploy_stack
-from circuit_breaker.local.runtime import LambdaRuntime
+from sfn_breaker.local.assembly import Assembly, merge_context
+from sfn_breaker.local.deploy import DeployedStack, deploy_stack
+from sfn_breaker.local.runtime import LambdaRuntime
 
 MOTO_CONFIG: Any = {
     "lambda": {"use_docker": False},

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from circuit_breaker.local.breaker import LocalBreaker
+from sfn_breaker.local.breaker import LocalBreaker
 
 DEMO_SERVICE = "payment"
 
@@ -68,9 +68,9 @@ def quiet_functions() -> Iterator[None]:
     import aws_lambda_powertools.metrics.base as metrics_base
     import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch as metrics_emf
 
-    import circuit_breaker.lambdas.observability
+    import sfn_breaker.lambdas.observability
 
-    function_logger = logging.getLogger(circuit_breaker.lambdas.observability.logger.name)
+    function_logger = logging.getLogger(sfn_breaker.lambdas.observability.logger.name)
     was_disabled = function_logger.disabled
     function_logger.disabled = True
     modules: list[Any] = [metrics_base, metrics_emf]

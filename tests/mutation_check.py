@@ -3,7 +3,7 @@
 Run on demand (``make mutation``), not in CI: it runs the workflow tests once per mutation.
 
 Each mutation edits one file of the working tree in place (the ASL definition, or a module of
-``circuit_breaker.core``), runs the tests that guard that behaviour, and restores the file, even
+``sfn_breaker.core``), runs the tests that guard that behaviour, and restores the file, even
 when interrupted. A mutation is *killed* when a test fails, and *survives* when every test
 passes: a survivor is a behaviour no test protects (or an equivalent mutation, to be explained).
 The tests synthesize the app afresh in each run, so what they execute is the mutated definition as
@@ -32,8 +32,8 @@ from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFINITION = REPOSITORY / "statemachine" / "circuit_breaker.asl.json"
-TRANSITIONS = REPOSITORY / "circuit_breaker" / "core" / "transitions.py"
-READING = REPOSITORY / "circuit_breaker" / "core" / "reading.py"
+TRANSITIONS = REPOSITORY / "sfn_breaker" / "core" / "transitions.py"
+READING = REPOSITORY / "sfn_breaker" / "core" / "reading.py"
 WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
 RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
 FEATURE_TESTS = ("tests/test_workflow_features.py", "tests/test_workflow.py")

@@ -16,7 +16,7 @@ import pytest
 from bench.outage.__main__ import benchmark
 from bench.outage.base import Outcome
 from bench.outage.settings import STRATEGIES, Settings
-from circuit_breaker.local.assembly import Assembly
+from sfn_breaker.local.assembly import Assembly
 
 SETTINGS = Settings(callers=2, phases=(0.5, 1.5, 0.5), open_seconds=30, timeout_seconds=1, modes=("fail",))
 

@@ -17,17 +17,17 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from circuit_breaker.cli.app import (
+from sfn_breaker.cli.app import (
     EXIT_CIRCUIT_OPEN,
     EXIT_ERROR,
     EXIT_SERVICE_FAILED,
     EXIT_USAGE,
     app,
 )
-from circuit_breaker.cli.formatting import format_duration, parse_duration
-from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.breaker import LocalBreaker
-from circuit_breaker.local.state import EmulatorState
+from sfn_breaker.cli.formatting import format_duration, parse_duration
+from sfn_breaker.local.assembly import Assembly
+from sfn_breaker.local.breaker import LocalBreaker
+from sfn_breaker.local.state import EmulatorState
 from tests.local_fixtures import NO_AWS_ENV, item, quiet_functions, reset_circuits, service_calls
 
 runner = CliRunner()
@@ -259,7 +259,7 @@ def test_a_stored_cause_has_no_frames_of_the_emulator(cli: Any, local: LocalBrea
     cause = json.loads(status_json(cli)["lastCause"])
 
     assert (cause["errorType"], cause["errorMessage"]) == ("PaymentFailed", "card declined")
-    assert not [frame for frame in cause.get("stackTrace", []) if "circuit_breaker/local" in frame]
+    assert not [frame for frame in cause.get("stackTrace", []) if "sfn_breaker/local" in frame]
     assert any("payment" in frame for frame in cause["stackTrace"])  # the function's own frames, as on AWS
 
 
@@ -283,8 +283,8 @@ def test_status_shows_a_half_open_circuit(cli: Any, local: LocalBreaker) -> None
 
 
 def test_a_fast_fail_on_an_unreadable_circuit_exits_3(monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
-    from circuit_breaker.cli import calls as cli_module
-    from circuit_breaker.client import CircuitStoreUnavailableError
+    from sfn_breaker.cli import calls as cli_module
+    from sfn_breaker.client import CircuitStoreUnavailableError
 
     class Unreadable:
         def call(self, service: str, payload: Any) -> Any:
@@ -413,7 +413,7 @@ def test_without_credentials_the_cli_uses_the_running_emulator(state_dir: Path) 
 
 def test_a_client_made_without_arguments_finds_the_running_emulator(local: LocalBreaker, state_dir: Path) -> None:
     script = (
-        "from circuit_breaker import BreakerClient; client = BreakerClient(); "
+        "from sfn_breaker import BreakerClient; client = BreakerClient(); "
         "print(client.endpoint_url); print(client.call('payment', {'n': 2})['echo'])"
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
@@ -579,7 +579,7 @@ def test_local_up_on_a_port_in_use_says_why_in_one_line(
 
 
 def test_local_up_tells_each_kind_of_client_what_it_needs() -> None:
-    from circuit_breaker.cli.local import client_instructions
+    from sfn_breaker.cli.local import client_instructions
 
     text = client_instructions("http://127.0.0.1:4567", "us-east-1")
 
@@ -600,9 +600,9 @@ def test_local_up_tells_each_kind_of_client_what_it_needs() -> None:
 
 def test_demo_hands_its_options_to_run_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     received: list[dict[str, Any]] = []
-    fake = types.ModuleType("circuit_breaker.demo")
+    fake = types.ModuleType("sfn_breaker.demo")
     fake.run_demo = lambda **options: received.append(options)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+    monkeypatch.setitem(sys.modules, "sfn_breaker.demo", fake)
 
     default = breaker("demo", state_dir=tmp_path)
     chosen = breaker(
@@ -617,9 +617,9 @@ def test_an_error_of_the_machine_is_one_line(monkeypatch: pytest.MonkeyPatch, tm
     def run_demo(**options: Any) -> None:
         raise PermissionError(13, "Permission denied", "demo-output/emulator.log")
 
-    fake = types.ModuleType("circuit_breaker.demo")
+    fake = types.ModuleType("sfn_breaker.demo")
     fake.run_demo = run_demo  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+    monkeypatch.setitem(sys.modules, "sfn_breaker.demo", fake)
 
     result = breaker("demo", state_dir=tmp_path)
 
@@ -629,9 +629,9 @@ def test_an_error_of_the_machine_is_one_line(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_demo_refuses_a_place_it_does_not_know(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     received: list[dict[str, Any]] = []
-    fake = types.ModuleType("circuit_breaker.demo")
+    fake = types.ModuleType("sfn_breaker.demo")
     fake.run_demo = lambda **options: received.append(options)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+    monkeypatch.setitem(sys.modules, "sfn_breaker.demo", fake)
 
     result = breaker("demo", "--where", "nowhere", state_dir=tmp_path, env={"COLUMNS": "200"})
 
@@ -676,7 +676,7 @@ def test_demo_on_aws_without_credentials_or_region_says_so_in_one_line(
 def test_demo_help_shows_the_demos_defaults() -> None:
     import inspect
 
-    from circuit_breaker.demo import DemoOptions, run_demo
+    from sfn_breaker.demo import DemoOptions, run_demo
 
     result = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
     defaults = inspect.signature(run_demo).parameters
@@ -699,22 +699,22 @@ def test_version() -> None:
     result = runner.invoke(app, ["--version"])
 
     assert result.exit_code == 0
-    assert result.stdout == f"breaker (circuit-breaker) {version('circuit-breaker')}\n"
+    assert result.stdout == f"breaker (sfn-breaker) {version('sfn-breaker')}\n"
 
 
 def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def run_demo(**options: Any) -> None:
         raise ModuleNotFoundError("No module named 'moto'", name="moto")  # what starting the emulator raises
 
-    fake = types.ModuleType("circuit_breaker.demo")
+    fake = types.ModuleType("sfn_breaker.demo")
     fake.run_demo = run_demo  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "circuit_breaker.demo", fake)
+    monkeypatch.setitem(sys.modules, "sfn_breaker.demo", fake)
 
     result = breaker("demo", state_dir=tmp_path)
 
     assert result.exit_code == EXIT_ERROR
     assert result.stderr == (
-        "error: `breaker demo` needs moto: install the local extra, pip install 'circuit-breaker[local]'.\n"
+        "error: `breaker demo` needs moto: install the local extra, pip install 'sfn-breaker[local]'.\n"
     )
 
 
@@ -740,13 +740,13 @@ def test_durations_that_mean_nothing(text: str) -> None:
 
 @pytest.mark.parametrize("module", ["typer", "rich"])
 def test_without_the_cli_extra_breaker_names_it_in_one_line(module: str) -> None:
-    blocked = f"import sys; sys.modules[{module!r}] = None; from circuit_breaker.cli import main; main()"
+    blocked = f"import sys; sys.modules[{module!r}] = None; from sfn_breaker.cli import main; main()"
 
     result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
-    assert 'pip install "circuit-breaker[cli]"' in result.stderr
+    assert 'pip install "sfn-breaker[cli]"' in result.stderr
     assert module in result.stderr
     assert "Traceback" not in result.stderr

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from circuit_breaker.client import AsyncBreakerClient, CircuitOpenError, InvalidRequestError, ServiceCallError
-from circuit_breaker.core.model import CircuitState
-from circuit_breaker.local import LocalBreaker
+from sfn_breaker.client import AsyncBreakerClient, CircuitOpenError, InvalidRequestError, ServiceCallError
+from sfn_breaker.core.model import CircuitState
+from sfn_breaker.local import LocalBreaker
 from tests.local_fixtures import DEMO_SERVICE, service_calls
 
 # --------------------------------------------------------------------------- calling, reading and operating circuits

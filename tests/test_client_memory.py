@@ -1,4 +1,4 @@
-"""The client's memory of open circuits (``circuit_breaker.client.memory``): after a ``CircuitOpen``
+"""The client's memory of open circuits (``sfn_breaker.client.memory``): after a ``CircuitOpen``
 answer, calls fail fast in the client without starting an execution, until the earlier of the
 circuit's retry time and the cap.
 
@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from circuit_breaker.client import (
+from sfn_breaker.client import (
     AsyncBreakerClient,
     BreakerClient,
     CircuitOpenError,
     InvalidRequestError,
     ServiceCallError,
 )
-from circuit_breaker.client.memory import DEFAULT_REMEMBER_OPEN_SECONDS, OpenCircuitMemory
-from circuit_breaker.errors import FROM_BREAKER, FROM_MEMORY
-from circuit_breaker.local import LocalBreaker
+from sfn_breaker.client.memory import DEFAULT_REMEMBER_OPEN_SECONDS, OpenCircuitMemory
+from sfn_breaker.errors import FROM_BREAKER, FROM_MEMORY
+from sfn_breaker.local import LocalBreaker
 from tests.local_fixtures import DEMO_SERVICE, service_calls
 
 T0 = 1_800_000_000.0

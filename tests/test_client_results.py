@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from circuit_breaker.client import CircuitOpenError, CircuitStoreUnavailableError, ServiceCallError, result_from
+from sfn_breaker.client import CircuitOpenError, CircuitStoreUnavailableError, ServiceCallError, result_from
 
 
 def sync_response(**fields: Any) -> dict[str, Any]:

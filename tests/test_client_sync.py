@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from circuit_breaker.client import (
+from sfn_breaker.client import (
     BreakerClient,
     CircuitOpenError,
     ConfigurationError,
@@ -21,9 +21,9 @@ from circuit_breaker.client import (
     ServiceCallError,
     StackNotFoundError,
 )
-from circuit_breaker.core import reading
-from circuit_breaker.core.model import CircuitState
-from circuit_breaker.local import LocalBreaker
+from sfn_breaker.core import reading
+from sfn_breaker.core.model import CircuitState
+from sfn_breaker.local import LocalBreaker
 from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, item, service_calls
 
 

@@ -14,8 +14,8 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 
-from circuit_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService, SettingsError
-from circuit_breaker.cdk.assets import function_code
+from sfn_breaker.cdk import BreakerSettings, CircuitBreaker, ProtectedService, SettingsError
+from sfn_breaker.cdk.assets import function_code
 
 
 def bare_breaker(**props: Any) -> tuple[cdk.Stack, CircuitBreaker]:
@@ -127,10 +127,10 @@ def test_the_functions_run_from_their_asset_alone() -> None:
     site = next(p for p in sys.path if p.endswith("site-packages"))
     script = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "import circuit_breaker.lambdas.record_failure, circuit_breaker.lambdas.claim_probe\n"
-        "import circuit_breaker.lambdas.stream_mirror, circuit_breaker\n"
-        "assert circuit_breaker.__file__.startswith(sys.argv[1]), circuit_breaker.__file__\n"
-        "print(sorted(m for m in sys.modules if m.startswith('circuit_breaker')))\n"
+        "import sfn_breaker.lambdas.record_failure, sfn_breaker.lambdas.claim_probe\n"
+        "import sfn_breaker.lambdas.stream_mirror, sfn_breaker\n"
+        "assert sfn_breaker.__file__.startswith(sys.argv[1]), sfn_breaker.__file__\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sfn_breaker')))\n"
     )
     # -S: no site-packages processing, so the editable install of the checkout is not found.
     result = subprocess.run(
@@ -142,19 +142,19 @@ def test_the_functions_run_from_their_asset_alone() -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert "circuit_breaker.client" not in result.stdout
+    assert "sfn_breaker.client" not in result.stdout
     shipped = sorted(str(p.relative_to(asset)) for p in Path(asset).rglob("*.py"))
     assert shipped == [
-        "circuit_breaker/__init__.py",
-        "circuit_breaker/core/__init__.py",
-        "circuit_breaker/core/model.py",
-        "circuit_breaker/core/reading.py",
-        "circuit_breaker/core/store.py",
-        "circuit_breaker/core/transitions.py",
-        "circuit_breaker/lambdas/__init__.py",
-        "circuit_breaker/lambdas/claim_probe.py",
-        "circuit_breaker/lambdas/observability.py",
-        "circuit_breaker/lambdas/record_failure.py",
-        "circuit_breaker/lambdas/stream_mirror.py",
-        "circuit_breaker/lambdas/table.py",
+        "sfn_breaker/__init__.py",
+        "sfn_breaker/core/__init__.py",
+        "sfn_breaker/core/model.py",
+        "sfn_breaker/core/reading.py",
+        "sfn_breaker/core/store.py",
+        "sfn_breaker/core/transitions.py",
+        "sfn_breaker/lambdas/__init__.py",
+        "sfn_breaker/lambdas/claim_probe.py",
+        "sfn_breaker/lambdas/observability.py",
+        "sfn_breaker/lambdas/record_failure.py",
+        "sfn_breaker/lambdas/stream_mirror.py",
+        "sfn_breaker/lambdas/table.py",
     ]

@@ -23,8 +23,8 @@ import pytest
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from circuit_breaker.core.model import CircuitState
-from circuit_breaker.demo import (
+from sfn_breaker.core.model import CircuitState
+from sfn_breaker.demo import (
     LOCAL_DEMO_CONTEXT,
     CallRecord,
     CircuitTransition,
@@ -47,8 +47,8 @@ from circuit_breaker.demo import (
     summarize,
     summary_table,
 )
-from circuit_breaker.demo.chart import write_chart
-from circuit_breaker.local import LocalBreaker
+from sfn_breaker.demo.chart import write_chart
+from sfn_breaker.local import LocalBreaker
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -348,7 +348,7 @@ def test_with_credentials_but_no_stack_the_demo_plays_locally(
         raise Started
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr("circuit_breaker.local.LocalBreaker", local_breaker)
+    monkeypatch.setattr("sfn_breaker.local.LocalBreaker", local_breaker)
     console = Console(file=io.StringIO(), width=200, color_system=None)
     with pytest.raises(Started):
         run_demo(where="auto", stack_name="NoSuchStack", out_dir=tmp_path, console=console)
@@ -504,7 +504,7 @@ def test_ctrl_c_stops_the_demo_with_a_partial_summary_and_no_emulator_output(tmp
     import sys
     import threading
 
-    command = [sys.executable, "-m", "circuit_breaker.cli", "demo", "--where", "local", "--outage", "fail"]
+    command = [sys.executable, "-m", "sfn_breaker.cli", "demo", "--where", "local", "--outage", "fail"]
     command += ["--callers", "4", "--no-chart", "--out-dir", str(tmp_path / "out")]
     env = {**os.environ, "BREAKER_STATE_DIR": str(tmp_path), "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -547,8 +547,8 @@ def test_the_emulators_output_stays_in_its_log_until_it_has_stopped(
     go to its log, not to the terminal (timing-free: a stand-in emulator logs as it stops)."""
     import threading
 
-    import circuit_breaker.demo.run as run_module
-    import circuit_breaker.local as local_package
+    import sfn_breaker.demo.run as run_module
+    import sfn_breaker.local as local_package
 
     late_line = '{"level": "INFO", "message": "logged while the emulator stops"}'
 

@@ -1,7 +1,7 @@
 """The emulator under concurrency: many executions at once all finish, each with its own result,
 and an execution whose interpreter fails ends at once instead of hanging.
 
-moto's interpreter had two ways to hang a caller (``circuit_breaker.local.interpreter``): its
+moto's interpreter had two ways to hang a caller (``sfn_breaker.local.interpreter``): its
 definition parser shares one scope stack between threads (an ``IndexError`` under 50 to 80
 concurrent parses, the execution's thread dead and the execution ``RUNNING`` for ever), and its
 ``StopExecution`` failed on an execution whose program had not started. The speed-ups share one
@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from circuit_breaker.client import BreakerClient, ServiceCallError
-from circuit_breaker.local import LocalBreaker
-from circuit_breaker.local.interpreter import INTERPRETER_FAILED, fingerprint
+from sfn_breaker.client import BreakerClient, ServiceCallError
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.interpreter import INTERPRETER_FAILED, fingerprint
 from tests.conftest import FAST_CONTEXT
 from tests.local_fixtures import DEMO_SERVICE, service_calls
 

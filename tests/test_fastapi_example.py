@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from circuit_breaker.local import LocalBreaker
-from circuit_breaker.local.assembly import Assembly
 from examples.fastapi_app import create_app
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.assembly import Assembly
 from tests.local_fixtures import item, quiet_functions, reset_circuits, service_calls
 
 OPEN_SECONDS = 30  # the fast assembly's openDurationSeconds
@@ -109,7 +109,7 @@ def test_a_bad_payment_request_is_refused_by_the_app(http: TestClient, local: Lo
 
 def test_an_unreachable_breaker_is_500(local: LocalBreaker) -> None:
     def unreachable() -> object:
-        from circuit_breaker.client import AsyncBreakerClient
+        from sfn_breaker.client import AsyncBreakerClient
 
         return AsyncBreakerClient(
             session=local.session, endpoint_url="http://127.0.0.1:9", state_machine_arn="arn:x", table_name="t"
@@ -123,7 +123,7 @@ def test_an_unreachable_breaker_is_500(local: LocalBreaker) -> None:
 
 
 def test_an_unreadable_circuit_under_a_fail_fast_policy_is_503_without_retry_after() -> None:
-    from circuit_breaker.client import CircuitStoreUnavailableError
+    from sfn_breaker.client import CircuitStoreUnavailableError
 
     class Unreadable:
         async def call(self, service: str, payload: object) -> object:

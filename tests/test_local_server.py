@@ -15,14 +15,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from circuit_breaker.contract import MAX_INPUT_BYTES
-from circuit_breaker.errors import EmulatorError
-from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.background import start_background
-from circuit_breaker.local.breaker import LocalBreaker
-from circuit_breaker.local.deploy import check_deployment
-from circuit_breaker.local.state import HEALTH_PATH, EmulatorState
-from circuit_breaker.local.sync_api import input_refusal, sync_response
+from sfn_breaker.contract import MAX_INPUT_BYTES
+from sfn_breaker.errors import EmulatorError
+from sfn_breaker.local.assembly import Assembly
+from sfn_breaker.local.background import start_background
+from sfn_breaker.local.breaker import LocalBreaker
+from sfn_breaker.local.deploy import check_deployment
+from sfn_breaker.local.state import HEALTH_PATH, EmulatorState
+from sfn_breaker.local.sync_api import input_refusal, sync_response
 from tests.local_fixtures import DEMO_SERVICE, reset_circuits, service_calls
 
 
@@ -227,7 +227,7 @@ def test_a_failed_services_cause_is_lambdas_error_without_the_emulators_frames(l
 
     cause = json.loads(response["cause"])
     assert list(cause) == ["errorMessage", "errorType", "stackTrace"]
-    assert not [frame for frame in cause["stackTrace"] if "circuit_breaker/local" in frame]
+    assert not [frame for frame in cause["stackTrace"] if "sfn_breaker/local" in frame]
     assert cause["stackTrace"]  # the function's own frames, as AWS reports them
 
 
@@ -284,7 +284,7 @@ def test_botocore_sends_start_sync_execution_to_a_sync_host_unless_told_not_to(l
 def test_against_aws_the_client_keeps_the_sync_host() -> None:
     import boto3
 
-    from circuit_breaker.client import BreakerClient
+    from sfn_breaker.client import BreakerClient
 
     client = BreakerClient(session=boto3.Session(region_name="eu-west-1"), state_machine_arn="arn:x", table_name="t")
 

@@ -21,10 +21,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from circuit_breaker.cdk import CircuitBreaker, SettingsError
-from circuit_breaker.cdk import metrics as breaker_metrics
-from circuit_breaker.cdk.monitoring import ALARM_SPECS
-from circuit_breaker.local.assembly import Assembly
+from sfn_breaker.cdk import CircuitBreaker, SettingsError
+from sfn_breaker.cdk import metrics as breaker_metrics
+from sfn_breaker.cdk.monitoring import ALARM_SPECS
+from sfn_breaker.local.assembly import Assembly
 from tests.filter_pattern import compile_pattern, log_events
 from tests.harness import REPOSITORY, Breaker, ScriptedService, deployed_breaker
 from tests.test_construct import bare_breaker
@@ -295,7 +295,7 @@ def test_an_alarm_topic_is_told_when_an_alarm_fires_and_when_it_clears() -> None
 def _breaker_in(stack: cdk.Stack, **props: Any) -> tuple[cdk.Stack, CircuitBreaker]:
     from aws_cdk import aws_lambda as lambda_
 
-    from circuit_breaker.cdk import ProtectedService
+    from sfn_breaker.cdk import ProtectedService
 
     services = {
         name: ProtectedService(
@@ -367,7 +367,7 @@ def test_props_switch_monitoring_off(props: dict[str, Any], filters: int, alarms
 def test_too_many_services_for_the_log_groups_metric_filters_fail_at_synth() -> None:
     from aws_cdk import aws_lambda as lambda_
 
-    from circuit_breaker.cdk import ProtectedService
+    from sfn_breaker.cdk import ProtectedService
 
     stack = cdk.Stack(cdk.App(), "Many")
     function = lambda_.Function(

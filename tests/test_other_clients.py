@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from circuit_breaker.cli.local import client_instructions
-from circuit_breaker.contract import MAX_INPUT_BYTES
-from circuit_breaker.local.breaker import LocalBreaker
+from sfn_breaker.cli.local import client_instructions
+from sfn_breaker.contract import MAX_INPUT_BYTES
+from sfn_breaker.local.breaker import LocalBreaker
 from tests.local_fixtures import NO_AWS_ENV, service_calls
 
 REPOSITORY = Path(__file__).resolve().parent.parent

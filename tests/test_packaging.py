@@ -29,9 +29,9 @@ SECTION = "## Using the construct in your own CDK app"
 NOT_SOURCE = (".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "cdk.out", "mutants", "__pycache__")
 #: Where each folder of the repository lands in the package (pyproject's package-dir).
 PACKAGE_FOLDERS = {
-    "circuit_breaker": "circuit_breaker",
-    "infra": "circuit_breaker/cdk",
-    "lambdas": "circuit_breaker/lambdas",
+    "sfn_breaker": "sfn_breaker",
+    "infra": "sfn_breaker/cdk",
+    "lambdas": "sfn_breaker/lambdas",
 }
 #: Each of the section's Python blocks starts with a comment naming its file.
 FILE_COMMENT = re.compile(r"\A# (?P<path>[\w/]+\.py)\n")
@@ -63,11 +63,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel of the working tree, built from a clean copy of it: setuptools builds in place
     (``build/lib``) and never removes what an earlier build left there, so a wheel built in a
     checkout can carry modules that no longer exist."""
-    source = tmp_path_factory.mktemp("source") / "circuit-breaker"
+    source = tmp_path_factory.mktemp("source") / "sfn-breaker"
     shutil.copytree(REPOSITORY, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     out = tmp_path_factory.mktemp("wheel")
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", out, source], cwd=out)
-    (built,) = out.glob("circuit_breaker-*.whl")
+    (built,) = out.glob("sfn_breaker-*.whl")
     return built
 
 
@@ -93,11 +93,9 @@ def test_the_wheel_claims_one_import_name_and_carries_the_workflow_and_the_lambd
         names = archive.namelist()
         top_level = archive.read(next(n for n in names if n.endswith(".dist-info/top_level.txt"))).decode().split()
 
-    assert top_level == ["circuit_breaker"]
-    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {
-        "circuit_breaker"
-    }
-    assert "circuit_breaker/statemachine/circuit_breaker.asl.json" in names
+    assert top_level == ["sfn_breaker"]
+    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {"sfn_breaker"}
+    assert "sfn_breaker/statemachine/circuit_breaker.asl.json" in names
     # Exactly the modules of the source tree: nothing stale from an earlier build, nothing missing.
     source_modules = {
         f"{installed_as}/{path.relative_to(REPOSITORY / folder).as_posix()}"
@@ -105,16 +103,16 @@ def test_the_wheel_claims_one_import_name_and_carries_the_workflow_and_the_lambd
         for path in (REPOSITORY / folder).rglob("*.py")
         if "__pycache__" not in path.parts
     }
-    source_modules.add("circuit_breaker/statemachine/__init__.py")
+    source_modules.add("sfn_breaker/statemachine/__init__.py")
     assert {name for name in names if name.endswith(".py")} == source_modules
     assert {
-        "circuit_breaker/lambdas/record_failure.py",
-        "circuit_breaker/lambdas/claim_probe.py",
-        "circuit_breaker/lambdas/stream_mirror.py",
-        "circuit_breaker/lambdas/demo_service.py",
-        "circuit_breaker/core/transitions.py",
-        "circuit_breaker/cdk/demo_app.py",
-        "circuit_breaker/py.typed",
+        "sfn_breaker/lambdas/record_failure.py",
+        "sfn_breaker/lambdas/claim_probe.py",
+        "sfn_breaker/lambdas/stream_mirror.py",
+        "sfn_breaker/lambdas/demo_service.py",
+        "sfn_breaker/core/transitions.py",
+        "sfn_breaker/cdk/demo_app.py",
+        "sfn_breaker/py.typed",
     } <= set(names)
 
 
@@ -128,7 +126,7 @@ def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
     (tmp_path / "infra" / "__init__.py").write_text("")
     assert sorted(readme_app()) == ["app.py", "infra/orders_stack.py"]
     where = run(
-        [installed / "python", "-c", "import circuit_breaker, infra; print(circuit_breaker.__file__, infra.__file__)"],
+        [installed / "python", "-c", "import sfn_breaker, infra; print(sfn_breaker.__file__, infra.__file__)"],
         cwd=tmp_path,
         env=outside_env(),
     ).split()
@@ -152,12 +150,12 @@ def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
     handlers = {
         r["Properties"]["Handler"]
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].startswith("circuit_breaker.")
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].startswith("sfn_breaker.")
     }
     assert handlers == {
-        "circuit_breaker.lambdas.record_failure.handler",
-        "circuit_breaker.lambdas.claim_probe.handler",
-        "circuit_breaker.lambdas.stream_mirror.handler",
+        "sfn_breaker.lambdas.record_failure.handler",
+        "sfn_breaker.lambdas.claim_probe.handler",
+        "sfn_breaker.lambdas.stream_mirror.handler",
     }
     manifest = json.loads((out / "Orders.assets.json").read_text())
     shipped = {
@@ -166,9 +164,9 @@ def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
         if asset["source"].get("packaging") == "zip"
         for file in (out / asset["source"]["path"]).rglob("*.py")
     }
-    assert "circuit_breaker/lambdas/record_failure.py" in shipped
+    assert "sfn_breaker/lambdas/record_failure.py" in shipped
     assert {path.split("/")[1] for path in shipped if path.count("/") > 1} == {"core", "lambdas"}
-    assert "circuit_breaker/lambdas/demo_service.py" not in shipped
+    assert "sfn_breaker/lambdas/demo_service.py" not in shipped
 
 
 def test_breaker_help_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from circuit_breaker.cdk.settings import BreakerSettings, SettingsError, settings_from_context, validate_service_name
-from circuit_breaker.cdk.workflow import PROBE_LEASE_MARGIN_SECONDS, service_config
-from circuit_breaker.core import model, reading
-from circuit_breaker.core.model import CircuitState, CorruptItemError
-from circuit_breaker.core.transitions import Policy, failure_expiry
+from sfn_breaker.cdk.settings import BreakerSettings, SettingsError, settings_from_context, validate_service_name
+from sfn_breaker.cdk.workflow import PROBE_LEASE_MARGIN_SECONDS, service_config
+from sfn_breaker.core import model, reading
+from sfn_breaker.core.model import CircuitState, CorruptItemError
+from sfn_breaker.core.transitions import Policy, failure_expiry
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
 

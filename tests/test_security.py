@@ -14,10 +14,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 
-from circuit_breaker.cdk import CircuitBreaker, ProtectedService
-from circuit_breaker.cdk.demo_app import DEFAULT_CONTEXT
-from circuit_breaker.cdk.demo_stack import DemoStack
-from circuit_breaker.local.assembly import Assembly
+from sfn_breaker.cdk import CircuitBreaker, ProtectedService
+from sfn_breaker.cdk.demo_app import DEFAULT_CONTEXT
+from sfn_breaker.cdk.demo_stack import DemoStack
+from sfn_breaker.local.assembly import Assembly
 from tests.harness import repository_context
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from circuit_breaker.lambdas import stream_mirror
+from sfn_breaker.lambdas import stream_mirror
 
 
 def removal(by_ttl: bool) -> dict[str, object]:

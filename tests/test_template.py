@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from circuit_breaker.local.assembly import Assembly
+from sfn_breaker.local.assembly import Assembly
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_stream_feeds_the_mirror_function(default_assembly: Assembly) -> None:
     assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
     function_id = mapping["Properties"]["FunctionName"]["Ref"]
     function = default_assembly.template["Resources"][function_id]
-    assert function["Properties"]["Handler"] == "circuit_breaker.lambdas.stream_mirror.handler"
+    assert function["Properties"]["Handler"] == "sfn_breaker.lambdas.stream_mirror.handler"
     assert mapping["Properties"]["BisectBatchOnFunctionError"] is True
 
 
@@ -150,7 +150,7 @@ def test_state_names_follow_the_documented_flow(default_assembly: Assembly) -> N
 
 
 def test_the_breakers_own_error_names_are_never_a_services(default_assembly: Assembly) -> None:
-    from circuit_breaker.contract import BREAKER_ERRORS
+    from sfn_breaker.contract import BREAKER_ERRORS
 
     rules = _definition(default_assembly)["States"]["ServiceFailed"]["Choices"]
     renamed = [r for r in rules if "Or" in r and r["Next"] == "FailWithStatesError"]
@@ -171,7 +171,7 @@ def test_placeholders_and_substitutions_match_both_ways(default_assembly: Assemb
 
 
 def test_no_arn_or_table_name_is_written_into_the_definition_file() -> None:
-    from circuit_breaker.cdk.assets import workflow_definition
+    from sfn_breaker.cdk.assets import workflow_definition
 
     text = workflow_definition()
     assert "arn:aws:lambda" not in text and "arn:aws:dynamodb" not in text
@@ -225,8 +225,8 @@ def test_workflow_role_is_scoped_to_the_table_and_the_registered_functions(defau
             assert all(a.startswith(("logs:", "xray:")) for a in actions), actions
     assert invoked == {
         "demo_service.handler",
-        "circuit_breaker.lambdas.record_failure.handler",
-        "circuit_breaker.lambdas.claim_probe.handler",
+        "sfn_breaker.lambdas.record_failure.handler",
+        "sfn_breaker.lambdas.claim_probe.handler",
     }
 
 
@@ -244,9 +244,9 @@ def test_breaker_functions_get_only_the_table_actions_they_use(default_assembly:
         }
         expected = {
             "demo_service.handler": set(),
-            "circuit_breaker.lambdas.record_failure.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
-            "circuit_breaker.lambdas.claim_probe.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
-            "circuit_breaker.lambdas.stream_mirror.handler": {"dynamodb:UpdateItem"},
+            "sfn_breaker.lambdas.record_failure.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
+            "sfn_breaker.lambdas.claim_probe.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
+            "sfn_breaker.lambdas.stream_mirror.handler": {"dynamodb:UpdateItem"},
         }
         assert table_actions == expected[props["Handler"]], props["Handler"]
         if props["Handler"] != "demo_service.handler":

@@ -11,9 +11,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from circuit_breaker.core import model
-from circuit_breaker.core.model import CircuitState
-from circuit_breaker.core.transitions import (
+from sfn_breaker.core import model
+from sfn_breaker.core.model import CircuitState
+from sfn_breaker.core.transitions import (
     Circuit,
     FailureOutcome,
     Policy,

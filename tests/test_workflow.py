@@ -14,9 +14,9 @@ from unittest.mock import ANY
 
 import pytest
 
-from circuit_breaker import contract
-from circuit_breaker.core import reading
-from circuit_breaker.local.assembly import Assembly
+from sfn_breaker import contract
+from sfn_breaker.core import reading
+from sfn_breaker.local.assembly import Assembly
 from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
 
 OPEN_SECONDS = 30  # conftest.FAST_CONTEXT
@@ -215,7 +215,7 @@ def test_failure_after_expiry_opens_the_circuit_again(breaker: Breaker, monkeypa
 def test_concurrent_failures_never_push_the_expiry_out(
     default_assembly: Assembly, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import circuit_breaker.lambdas.record_failure as record_failure
+    import sfn_breaker.lambdas.record_failure as record_failure
 
     # Each recorded failure sees a clock one second later (all within the open period), so any
     # write after the first would move the expiry out.

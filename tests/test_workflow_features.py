@@ -21,13 +21,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from circuit_breaker.client.results import result_from
-from circuit_breaker.contract import BREAKER_ERRORS, MAX_INPUT_BYTES
-from circuit_breaker.core.store import CircuitStore
-from circuit_breaker.errors import CircuitOpenError, ServiceCallError
-from circuit_breaker.local.assembly import Assembly
-from circuit_breaker.local.deploy import deploy_stack
-from circuit_breaker.local.runtime import LambdaRuntime
+from sfn_breaker.client.results import result_from
+from sfn_breaker.contract import BREAKER_ERRORS, MAX_INPUT_BYTES
+from sfn_breaker.core.store import CircuitStore
+from sfn_breaker.errors import CircuitOpenError, ServiceCallError
+from sfn_breaker.local.assembly import Assembly
+from sfn_breaker.local.deploy import deploy_stack
+from sfn_breaker.local.runtime import LambdaRuntime
 from tests.feature_app import FALLBACK_FUNCTION, SERVICES, STATIC_FALLBACK
 from tests.harness import MOTO_CONFIG, Breaker, Execution, ScriptedService, concurrently, warm_up
 
@@ -437,9 +437,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
 
     from moto.stepfunctions.parser.asl.component.state import state as moto_state
 
-    import circuit_breaker.lambdas.claim_probe as claim_probe
-    import circuit_breaker.lambdas.record_failure as record_failure
-    import circuit_breaker.lambdas.stream_mirror as stream_mirror
+    import sfn_breaker.lambdas.claim_probe as claim_probe
+    import sfn_breaker.lambdas.record_failure as record_failure
+    import sfn_breaker.lambdas.stream_mirror as stream_mirror
 
     moved = MovedClock()
 
@@ -507,13 +507,13 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> None:
 
 
 def _iso(epoch: float) -> str:
-    from circuit_breaker.core.reading import iso_timestamp
+    from sfn_breaker.core.reading import iso_timestamp
 
     return iso_timestamp(int(epoch))
 
 
 def _epoch(iso: str) -> int:
-    from circuit_breaker.core.reading import parse_iso_timestamp
+    from sfn_breaker.core.reading import parse_iso_timestamp
 
     value = parse_iso_timestamp(iso, "test")
     assert value is not None

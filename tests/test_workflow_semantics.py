@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from circuit_breaker.local.assembly import Assembly
+from sfn_breaker.local.assembly import Assembly
 from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
 
 
@@ -161,7 +161,7 @@ def test_a_forced_closed_circuit_survives_concurrent_failures(breaker: Breaker) 
 def test_an_operator_write_during_concurrent_failures_is_never_overwritten(
     fast_assembly: Assembly, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import circuit_breaker.lambdas.record_failure as record_failure
+    import sfn_breaker.lambdas.record_failure as record_failure
 
     # Four executions: their 8 failed attempts before a retry stay under failedAttemptsThreshold (10).
     service = ScriptedService(then="fail", gate=4)

@@ -23,9 +23,9 @@ from bench.outage.run import Run, run
 from bench.outage.service import Switchboard
 from bench.outage.settings import DEFAULT_SCALE, MODES, STRATEGIES, Settings
 from bench.outage.strategies import build
-from circuit_breaker.contract import DEMO_SERVICE_OUTPUT
-from circuit_breaker.local import LocalBreaker
-from circuit_breaker.local.assembly import Assembly, synth
+from sfn_breaker.contract import DEMO_SERVICE_OUTPUT
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.assembly import Assembly, synth
 
 
 @contextmanager
@@ -40,7 +40,7 @@ def quiet() -> Iterator[None]:
     import aws_lambda_powertools.metrics.base as metrics_base
     import aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch as metrics_emf
 
-    import circuit_breaker.lambdas.observability as observability
+    import sfn_breaker.lambdas.observability as observability
 
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     function_logger = logging.getLogger(observability.logger.name)

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.outage.base import Caller, Emulator, Outcome, ServiceFailed, Strategy, delete_all, invoke_service, uncounted
 from bench.outage.service import always_down
-from circuit_breaker.contract import DEMO_SERVICE
+from sfn_breaker.contract import DEMO_SERVICE
 
 POWERTOOLS_TABLE = "PowertoolsCircuitBreaker"
 POWERTOOLS_CIRCUIT = DEMO_SERVICE

@@ -17,10 +17,10 @@ from bench.outage.base import Caller, Emulator, Outcome, ServiceFailed, Strategy
 from bench.outage.powertools import Powertools
 from bench.outage.service import always_down
 from bench.reference_design import deploy as reference_deploy
-from circuit_breaker.contract import DEMO_SERVICE, TABLE_OUTPUT
-from circuit_breaker.core import model, reading
-from circuit_breaker.core.model import CircuitState
-from circuit_breaker.errors import BreakerError, CircuitOpenError
+from sfn_breaker.contract import DEMO_SERVICE, TABLE_OUTPUT
+from sfn_breaker.core import model, reading
+from sfn_breaker.core.model import CircuitState
+from sfn_breaker.errors import BreakerError, CircuitOpenError
 
 __all__ = ["NoBreaker", "Powertools", "ReferenceDesign", "ThisProject", "build"]
 
@@ -177,11 +177,11 @@ class ThisProject(Strategy):
 
 
 def _project_settings() -> Any:
-    """``circuit_breaker.cdk.settings``, loaded on its own: it needs only the standard library and
-    ``circuit_breaker.core``, while importing the ``circuit_breaker.cdk`` package starts the CDK."""
-    spec = importlib.util.find_spec("circuit_breaker.cdk")  # imports circuit_breaker, not circuit_breaker.cdk
+    """``sfn_breaker.cdk.settings``, loaded on its own: it needs only the standard library and
+    ``sfn_breaker.core``, while importing the ``sfn_breaker.cdk`` package starts the CDK."""
+    spec = importlib.util.find_spec("sfn_breaker.cdk")  # imports sfn_breaker, not sfn_breaker.cdk
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("circuit_breaker.cdk is not installed")
+        raise ImportError("sfn_breaker.cdk is not installed")
     path = Path(next(iter(spec.submodule_search_locations))) / "settings.py"
     module_spec = importlib.util.spec_from_file_location("bench_project_settings", path)
     if module_spec is None or module_spec.loader is None:

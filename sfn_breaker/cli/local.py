@@ -1,0 +1,157 @@
+"""``breaker local up`` and ``breaker local down``: the emulator in the background.
+
+The emulator modules are imported inside the commands: they need the ``local`` extra, which
+the other commands do not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sfn_breaker.cli.app import err, friendly_errors, local_app, out, usage_error
+from sfn_breaker.contract import DEFAULT_STACK_NAME, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
+
+
+@local_app.command("up")
+@friendly_errors
+def local_up(
+    port: Annotated[int, typer.Option("--port", help="The loopback port; 0 picks a free one.")] = 0,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--setting",
+            "-s",
+            help="A breaker setting for the local stack, NAME=VALUE (e.g. openDurationSeconds=10); repeatable.",
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for it to be ready.")] = 180.0,
+    assembly: Annotated[Path | None, typer.Option("--assembly", hidden=True)] = None,
+) -> None:
+    """Start the emulator in the background: synthesize the app, deploy it into moto, serve it."""
+    from sfn_breaker.local.background import start_background
+    from sfn_breaker.local.state import default_state_file
+
+    overrides = {"circuit-breaker": _checked(_settings(setting or []))} if setting else None
+    state_file = default_state_file()
+    with err.status("Starting the local emulator: synthesizing the CDK app and deploying it into moto..."):
+        started = start_background(
+            state_file, port=port, context_overrides=overrides, assembly_dir=assembly, timeout=timeout
+        )
+    state = started.state
+    if started.already_running:
+        out.print(f"Local emulator already running at {state.endpoint_url} (pid {state.pid}).", markup=False)
+        if overrides or port:
+            err.print("warning: its settings are unchanged; run `breaker local down` first to restart it.")
+        return
+    out.print(f"Local emulator running at {state.endpoint_url} (pid {state.pid}).", markup=False)
+    out.print(
+        f"The breaker CLI uses it when no AWS credentials are configured (or with --local). Its log: {state.log_file}\n",
+        markup=False,
+    )
+    out.print(client_instructions(state.endpoint_url, state.region), markup=False)
+
+
+def client_instructions(endpoint_url: str, region: str) -> str:
+    """What each common AWS client needs to reach the emulator (the README shows the same)."""
+    return f"""\
+Other AWS clients: set some credentials and a region (it accepts any); StartSyncExecution must not get the "sync-" host prefix.
+  AWS CLI and boto3 (environment):
+    export AWS_ENDPOINT_URL={endpoint_url} AWS_DEFAULT_REGION={region} AWS_REGION={region} \\
+           AWS_ACCESS_KEY_ID={EMULATOR_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={EMULATOR_SECRET_KEY} AWS_DISABLE_HOST_PREFIX_INJECTION=true
+    aws cloudformation describe-stacks --stack-name {DEFAULT_STACK_NAME}
+  boto3 (in code):
+    boto3.client("stepfunctions", endpoint_url="{endpoint_url}", region_name="{region}",
+                 aws_access_key_id="{EMULATOR_ACCESS_KEY}", aws_secret_access_key="{EMULATOR_SECRET_KEY}",
+                 config=botocore.config.Config(inject_host_prefix=False))
+  AWS SDK for JavaScript v3 (it reads the variables above, but not AWS_DISABLE_HOST_PREFIX_INJECTION):
+    new SFNClient({{ endpoint: "{endpoint_url}", region: "{region}",
+                    credentials: {{ accessKeyId: "{EMULATOR_ACCESS_KEY}", secretAccessKey: "{EMULATOR_SECRET_KEY}" }},
+                    disableHostPrefix: true }})"""
+
+
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            usage_error(f"--setting takes NAME=VALUE, e.g. openDurationSeconds=10, not {pair!r}")
+        try:
+            settings[name.strip()] = json.loads(raw)
+        except ValueError:
+            settings[name.strip()] = raw
+    return settings
+
+
+def _checked(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` when the breaker accepts them; else one line and exit 2, before anything starts."""
+    from dataclasses import fields
+
+    settings_module = _settings_module()
+    BreakerSettings = settings_module.BreakerSettings
+    SettingsError = settings_module.SettingsError
+    settings_from_context = settings_module.settings_from_context
+
+    known = [_camel(field.name) for field in fields(BreakerSettings)]
+    for name in settings:
+        if name != "services" and _snake(name) not in {field.name for field in fields(BreakerSettings)}:
+            usage_error(f"unknown setting {name!r} for --setting; known: {', '.join(known)}")
+    try:
+        settings_from_context(settings)
+    except SettingsError as exc:
+        message = str(exc)
+        for field in fields(BreakerSettings):  # the names as the README writes them
+            message = re.sub(rf"\b{field.name}\b", _camel(field.name), message)
+        usage_error(f"--setting: {message}")
+    return settings
+
+
+def _settings_module() -> Any:
+    """``sfn_breaker.cdk.settings``, the construct's settings, without loading the CDK.
+
+    Importing it the usual way runs ``sfn_breaker.cdk``'s ``__init__``, which loads the AWS
+    CDK: jsii starts Node (seconds), and Node prints its end-of-life banner as byte strings. The
+    module itself needs only the standard library, ``contract`` and ``core``, so it is loaded
+    from its file, under a private name.
+    """
+    import importlib.util
+    import sys
+
+    name = "sfn_breaker.cli._construct_settings"
+    if name in sys.modules:
+        return sys.modules[name]
+    package = importlib.util.find_spec("sfn_breaker.cdk")
+    assert package is not None and package.submodule_search_locations is not None
+    spec = importlib.util.spec_from_file_location(name, Path(package.submodule_search_locations[0]) / "settings.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@local_app.command("down")
+@friendly_errors
+def local_down() -> None:
+    """Stop the background emulator (its circuits and executions are gone with it)."""
+    from sfn_breaker.local.background import stop_background
+    from sfn_breaker.local.state import default_state_file
+
+    state = stop_background(default_state_file())
+    if state is None:
+        out.print("No local emulator is running.")
+    else:
+        out.print(f"Local emulator at {state.endpoint_url} (pid {state.pid}) stopped.", markup=False)
