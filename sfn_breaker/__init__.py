@@ -17,6 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+#: The one place the version is written: pyproject.toml reads it at build time
+#: ([tool.setuptools.dynamic]), and ``breaker --version`` reads the installed metadata built from it.
+__version__ = "0.2.0"
+
 if TYPE_CHECKING:
     from sfn_breaker.client import AsyncBreakerClient, BreakerClient, CircuitChange
     from sfn_breaker.core.model import CircuitState, CircuitView
