@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .monitoring import BreakerMonitoring
 
 #: CloudWatch Logs Insights, on the workflow's log group: the fast fails of the chosen time range
-#: (the last hour by default), per service. The README's "Operating it" shows the same query.
+#: (the last hour by default), per service. The docs' "Operating it" (docs/operating.md) shows the same query.
 FAST_FAILS_QUERY = "\n".join(
     [
         "fields @timestamp, details.cause",
@@ -56,7 +56,7 @@ def breaker_dashboard(
                 "# Circuit breaker\n"
                 "Alarms first; then the workflow (every call is one execution); then one row per service "
                 "(its circuit and its calls); then the breaker's own functions. What each metric and "
-                "alarm means, and what to do: the README's *Operating it*."
+                "alarm means, and what to do: [Operating it](https://sfn-breaker.github.io/sfn-breaker/operating/)."
             ),
             width=_WIDE,
             height=2,

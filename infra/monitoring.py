@@ -2,8 +2,8 @@
 
 Nothing here runs on a call's path: the metric filters read the log the workflow writes anyway,
 and the alarms and the dashboard read metrics. Where each metric comes from is in ``metrics.py``;
-every alarm's threshold and the reason for it are next to it below and in the README's
-"Operating it".
+every alarm's threshold and the reason for it are next to it below and in the docs'
+"Operating it" (docs/operating.md).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class AlarmSpec:
     reason: str
 
 
-#: Every alarm's rule, by the alarm's role. The README's "Operating it" lists the same.
+#: Every alarm's rule, by the alarm's role. The docs' "Operating it" (docs/operating.md) lists the same.
 ALARM_SPECS: Mapping[str, AlarmSpec] = {
     "CircuitOpen": AlarmSpec(
         1,

@@ -1,8 +1,8 @@
 """What users install is the wheel: build it, install it into a fresh virtual environment, and use
 it from an empty folder that has nothing of this repository in it.
 
-The app built there is the README's own example ("Using the construct in your own CDK app"),
-taken from the README verbatim: an app with its own ``infra`` package that protects two
+The app built there is the docs' example ("Quick start: your own CDK app", docs/quickstart.md),
+taken from that page verbatim: an app with its own ``infra`` package that protects two
 services with the construct.
 """
 
@@ -24,7 +24,8 @@ from tests.harness import REPOSITORY
 
 pytestmark = pytest.mark.slow
 
-SECTION = "## Using the construct in your own CDK app"
+PAGE = REPOSITORY / "docs" / "quickstart.md"
+SECTION = "# Quick start: your own CDK app"
 #: What a checkout holds beside its source: environments, build output, caches.
 NOT_SOURCE = (".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "cdk.out", "mutants", "__pycache__")
 #: Where each folder of the repository lands in the package (pyproject's package-dir).
@@ -38,14 +39,15 @@ FILE_COMMENT = re.compile(r"\A# (?P<path>[\w/]+\.py)\n")
 
 
 def readme_app() -> dict[str, str]:
-    """The files of the README's example app, by path, exactly as the README shows them."""
-    text = (REPOSITORY / "README.md").read_text()
+    """The files of the docs' example app, by path, exactly as the page shows them."""
+    text = PAGE.read_text()
     section = text[text.index(SECTION) :]
-    section = section[: section.index("\n## ", len(SECTION))]
+    end = section.find("\n## ", len(SECTION))
+    section = section if end == -1 else section[:end]
     files = {}
     for block in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL):
         match = FILE_COMMENT.match(block)
-        assert match, f"a Python block in the README's {SECTION!r} does not name its file:\n{block}"
+        assert match, f"a Python block in {PAGE.name}'s {SECTION!r} does not name its file:\n{block}"
         files[match["path"]] = block
     return files
 
@@ -119,7 +121,7 @@ def test_the_wheel_claims_one_import_name_and_carries_the_workflow_and_the_lambd
 def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
     installed: Path, tmp_path: Path
 ) -> None:
-    # GIVEN an empty folder with the README's app, which has an infra package of its own
+    # GIVEN an empty folder with the docs' app, which has an infra package of its own
     for path, text in readme_app().items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
