@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup demo test bench mutation synth deploy clean
+.PHONY: setup demo test docs dist bench mutation synth deploy clean
 
 setup: $(STAMP) $(CDK)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sfn_breaker/__init__.py  # __init__ holds the version the metadata is built with
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -24,11 +25,22 @@ $(CDK): package.json
 demo: setup ## the main job: the outage story, locally when no AWS account is configured
 	$(BIN)/breaker demo
 
-test: setup ## lint, types, and the whole test suite
+test: setup ## lint, types, the documentation's strict build, and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design
+	$(MAKE) --no-print-directory docs
 	$(BIN)/pytest
+
+docs: setup ## the documentation site into site/; strict: a broken link or a page missing from nav fails
+	$(BIN)/mkdocs build --strict --quiet
+
+dist: setup ## the sdist, and the wheel built from it, into dist/; checked as the package index will show them
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -c "import sys, zipfile; (w,) = sys.argv[1:]; \
+	  assert 'sfn_breaker/statemachine/circuit_breaker.asl.json' in zipfile.ZipFile(w).namelist(), 'no workflow in ' + w" dist/*.whl
+	$(BIN)/twine check --strict dist/*
 
 bench: setup ## on demand: the outage benchmark, four strategies on the emulator (about 5 minutes); writes bench-output/
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
@@ -45,4 +57,4 @@ deploy: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out site dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,87 @@
+"""What a newcomer reads: the front page (README.md, also the package's description on the index)
+and the documentation site (mkdocs.yml, docs/*.md). `make docs` builds the site in strict mode;
+these checks are the ones a build does not make, and they run without MkDocs."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+import sfn_breaker
+from tests.harness import REPOSITORY
+
+README = REPOSITORY / "README.md"
+DOCS = REPOSITORY / "docs"
+#: The front page is read in one or two screens; the rest belongs in the docs.
+FRONT_PAGE_LINES = 120
+DOCS_URL = "https://sfn-breaker.github.io/sfn-breaker/"
+CHART_URL = "https://raw.githubusercontent.com/sfn-breaker/sfn-breaker/main/docs/benchmark.png"
+#: A Markdown link or image, `[text](target)` or `![alt](target)`, outside code.
+LINK = re.compile(r"(?P<image>!?)\[[^\]]*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+FENCE = re.compile(r"^(```|~~~).*?^\1", flags=re.MULTILINE | re.DOTALL)
+
+
+def links(path: Path) -> list[tuple[bool, str]]:
+    """(is an image, target) of every link in a Markdown file, code blocks and code spans left out."""
+    text = FENCE.sub("", path.read_text())
+    text = re.sub(r"`[^`\n]*`", "", text)
+    return [(bool(m["image"]), m["target"]) for m in LINK.finditer(text)]
+
+
+def is_relative(target: str) -> bool:
+    return not re.match(r"[a-z][a-z0-9+.-]*:|#|/", target)
+
+
+def test_the_front_page_is_read_in_one_or_two_screens() -> None:
+    assert len(README.read_text().splitlines()) <= FRONT_PAGE_LINES
+
+
+def test_the_front_page_keeps_the_two_set_up_commands() -> None:
+    text = README.read_text()
+    assert "make demo   # set-up + the outage story on the embedded AWS emulator" in text
+    assert "make test   # set-up + lint, types and the whole test suite" in text
+
+
+def test_the_front_page_shows_the_chart_and_links_to_the_benchmark_page() -> None:
+    targets = links(README)
+    assert (True, CHART_URL) in targets
+    assert (False, f"{DOCS_URL}benchmarks/") in targets
+    assert (DOCS / "benchmark.png").is_file()  # what the chart's URL serves from main
+
+
+def test_the_front_page_has_no_relative_link_or_image() -> None:
+    """README.md is the package's description on the index, where a relative path leads nowhere."""
+    assert [target for _, target in links(README) if is_relative(target) or target.startswith("#")] == []
+
+
+def test_the_front_page_links_only_to_docs_pages_that_exist() -> None:
+    pages = {f"{DOCS_URL}{path.stem}/" for path in DOCS.glob("*.md") if path.stem != "index"} | {DOCS_URL}
+    linked = {target.split("#")[0] for _, target in links(README) if target.startswith(DOCS_URL)}
+    assert linked, "the front page links into the docs"
+    assert linked - pages == set()
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda path: path.name)
+def test_every_relative_link_in_the_docs_points_at_a_file_that_exists(page: Path) -> None:
+    missing = [
+        target for _, target in links(page) if is_relative(target) and not (page.parent / target.split("#")[0]).exists()
+    ]
+    assert missing == []
+
+
+def test_every_page_is_in_the_nav() -> None:
+    nav = (REPOSITORY / "mkdocs.yml").read_text().split("\nnav:\n")[1].split("\n\n")[0]
+    in_nav = set(re.findall(r"([\w-]+\.md)\s*$", nav, flags=re.MULTILINE))
+    assert in_nav == {path.name for path in DOCS.glob("*.md")}
+
+
+def test_the_changelog_page_includes_the_changelog() -> None:
+    assert '--8<-- "CHANGELOG.md"' in (DOCS / "changelog.md").read_text()
+    assert f"## [{sfn_breaker.__version__}]" in (REPOSITORY / "CHANGELOG.md").read_text()
+
+
+def test_the_installed_version_is_the_one_version_source() -> None:
+    assert version("sfn-breaker") == sfn_breaker.__version__
