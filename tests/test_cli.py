@@ -368,6 +368,28 @@ def test_open_of_an_unknown_service_exits_2(cli: Any, local: LocalBreaker) -> No
     assert item(local, "refunds") is None
 
 
+def test_close_of_an_unknown_service_exits_2(cli: Any, local: LocalBreaker) -> None:
+    result = cli("close", "refunds")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: UnknownService: No service named refunds is registered with this circuit breaker. "
+        "Registered services: payment.\n"
+    )
+
+
+def test_close_still_closes_a_stored_circuit_of_a_service_no_longer_registered(cli: Any, local: LocalBreaker) -> None:
+    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(local.stack.outputs["TableName"])
+    table.put_item(Item={"ServiceName": "refunds", "ExpiryTimeStamp": int(time.time()) + 600})
+
+    result = cli("close", "refunds")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("-> closed. Calls go through again.")
+    assert item(local, "refunds") is None
+
+
 def test_close_closes_an_open_circuit_and_says_so(cli: Any, local: LocalBreaker) -> None:
     cli("invoke", "payment", "-p", '{"mode": "fail"}')
     local.runtime.settle()
