@@ -348,6 +348,7 @@ def test_open_indefinitely_then_calls_fail_fast_until_further_notice(cli: Any, l
         ([], "say how long the circuit stays open with exactly one of"),
         (["--for", "1m", "--indefinitely"], "(given: --for, --indefinitely)"),
         (["--for", "soon"], "is not a duration like 30s"),
+        (["--for", "10"], "error: --for 10 has no unit: write 10s, 10m, 10h or 10d (or 1h30m).\n"),
         (["--until", "tomorrow"], "is not an ISO-8601 time"),
         (["--until", "2001-01-01T00:00:00Z"], "error: InvalidInput: until is in the past"),
     ],
@@ -744,14 +745,14 @@ def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("45", 45)]
+    ("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("1d2h3m4s", 93784)]
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0s", "soon", "5x", "-5m"])
+@pytest.mark.parametrize("text", ["", "0s", "soon", "5x", "-5m", "45", "10 "])
 def test_durations_that_mean_nothing(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
