@@ -737,7 +737,7 @@ def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.M
 
     assert result.exit_code == EXIT_ERROR
     assert result.stderr == (
-        "error: `breaker demo` needs moto: install the local extra, pip install 'sfn-breaker[local]'.\n"
+        'error: `breaker demo` needs the local extra (moto is not installed): pip install "sfn-breaker[local]"\n'
     )
 
 
