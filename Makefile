@@ -1,10 +1,16 @@
 # The few commands people type. Each one sets up what it needs on a fresh machine
-# (Python 3.11+, Node 20+ with npm), so `make demo` and `make test` are all a new user runs.
+# (Python 3.11+, Node 22+ with npm), so `make demo` and `make test` are all a new user runs.
+# The CDK CLI and the AWS SDK for JavaScript support Node ^22 and ^24; with an older node,
+# `make setup` says so and installs Node 22 from the npm registry (the `node` package) into
+# node_modules/node/bin, which `make synth` and `make deploy` put first on PATH.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CDK := node_modules/.bin/cdk
+NODE_MIN := 22
+NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+NODE_BIN := $(CURDIR)/node_modules/node/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export NO_MKDOCS_2_WARNING := 1
 
@@ -20,6 +26,10 @@ $(STAMP): pyproject.toml sfn_breaker/__init__.py  # __init__ holds the version t
 
 $(CDK): package.json
 	npm install --no-audit --no-fund --silent
+	@if [ "$(NODE_MAJOR)" -lt $(NODE_MIN) ]; then \
+	  echo "node $$(node --version 2>/dev/null || echo missing) is older than the CDK supports (^22, ^24): using Node $(NODE_MIN) from npm for the CDK CLI; install Node $(NODE_MIN)+ (https://nodejs.org) to use your own."; \
+	  npm install --no-save --no-audit --no-fund --silent node@$(NODE_MIN); \
+	fi
 	touch $(CDK)
 
 demo: setup ## the main job: the outage story, locally when no AWS account is configured
@@ -51,10 +61,10 @@ mutation: setup ## on demand, not in CI: deliberate bugs in the workflow and the
 	$(BIN)/python -m tests.mutation_check --mutmut
 
 synth: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --quiet
+	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --quiet
 
 deploy: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy
+	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out site dist .pytest_cache .mypy_cache .ruff_cache

@@ -13,12 +13,14 @@ suppressions), and the demo: ``demo_stack`` and ``demo_app``.
 
 from __future__ import annotations
 
+from sfn_breaker.extras import missing_extra
+
 try:
     import aws_cdk  # noqa: F401
+    import constructs  # noqa: F401
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
-    raise ModuleNotFoundError(
-        'sfn_breaker.cdk needs the AWS CDK: pip install "sfn-breaker[cdk]"', name=exc.name
-    ) from exc
+    # One traceback that names the extra, not two chained ones.
+    raise (missing_extra(exc, needed_by="sfn_breaker.cdk", extra="cdk") or exc) from None
 
 from .breaker import CircuitBreaker, ProtectedService
 from .settings import CONTEXT_KEY, BreakerSettings, SettingsError, settings_from_context

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from sfn_breaker.client.connection import configured_endpoint, emulator_session
 from sfn_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-from sfn_breaker.errors import ConfigurationError
+from sfn_breaker.errors import NOTHING_CONFIGURED, ConfigurationError
 from sfn_breaker.local.state import EmulatorState, default_state_file
 
 
@@ -74,10 +74,7 @@ def _emulator_target(state_file: Path, *, required: bool) -> Target:
     if state is None:
         if required:
             raise EmulatorNotRunningError("The local emulator is not running: start it with `breaker local up`.")
-        raise ConfigurationError(
-            "No AWS credentials found and the local emulator is not running: start it with "
-            "`breaker local up`, or configure AWS credentials (aws configure, AWS_PROFILE, ...)."
-        )
+        raise ConfigurationError(NOTHING_CONFIGURED)
     if not state.is_alive():
         raise EmulatorNotRunningError(
             f"The local emulator recorded in {state_file} (pid {state.pid}, {state.endpoint_url}) is not running: "

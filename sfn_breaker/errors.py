@@ -29,6 +29,14 @@ FROM_BREAKER: Final = "breaker"
 FROM_MEMORY: Final = "memory"
 
 
+NOTHING_CONFIGURED: Final = (
+    "No AWS credentials found and the local emulator is not running: start it with "
+    "`breaker local up`, or configure AWS credentials (aws configure, AWS_PROFILE, ...)."
+)
+"""What the ``breaker`` CLI and the Python client both say when they find no credentials, no
+endpoint and no running emulator: one message, so that a person meets the same advice in both."""
+
+
 class BreakerError(Exception):
     """Base class of every error the client raises."""
 

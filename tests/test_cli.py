@@ -348,6 +348,7 @@ def test_open_indefinitely_then_calls_fail_fast_until_further_notice(cli: Any, l
         ([], "say how long the circuit stays open with exactly one of"),
         (["--for", "1m", "--indefinitely"], "(given: --for, --indefinitely)"),
         (["--for", "soon"], "is not a duration like 30s"),
+        (["--for", "10"], "error: --for 10 has no unit: write 10s, 10m, 10h or 10d (or 1h30m).\n"),
         (["--until", "tomorrow"], "is not an ISO-8601 time"),
         (["--until", "2001-01-01T00:00:00Z"], "error: InvalidInput: until is in the past"),
     ],
@@ -365,6 +366,28 @@ def test_open_of_an_unknown_service_exits_2(cli: Any, local: LocalBreaker) -> No
 
     assert result.exit_code == EXIT_USAGE
     assert "No service named refunds" in result.stderr
+    assert item(local, "refunds") is None
+
+
+def test_close_of_an_unknown_service_exits_2(cli: Any, local: LocalBreaker) -> None:
+    result = cli("close", "refunds")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: UnknownService: No service named refunds is registered with this circuit breaker. "
+        "Registered services: payment.\n"
+    )
+
+
+def test_close_still_closes_a_stored_circuit_of_a_service_no_longer_registered(cli: Any, local: LocalBreaker) -> None:
+    table = local.session.resource("dynamodb", endpoint_url=local.endpoint_url).Table(local.stack.outputs["TableName"])
+    table.put_item(Item={"ServiceName": "refunds", "ExpiryTimeStamp": int(time.time()) + 600})
+
+    result = cli("close", "refunds")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("-> closed. Calls go through again.")
     assert item(local, "refunds") is None
 
 
@@ -714,7 +737,7 @@ def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.M
 
     assert result.exit_code == EXIT_ERROR
     assert result.stderr == (
-        "error: `breaker demo` needs moto: install the local extra, pip install 'sfn-breaker[local]'.\n"
+        'error: `breaker demo` needs the local extra (moto is not installed): pip install "sfn-breaker[local]"\n'
     )
 
 
@@ -722,14 +745,14 @@ def test_demo_without_the_local_extra_names_it_in_one_line(monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("45", 45)]
+    ("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("1d2h3m4s", 93784)]
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0s", "soon", "5x", "-5m"])
+@pytest.mark.parametrize("text", ["", "0s", "soon", "5x", "-5m", "45", "10 "])
 def test_durations_that_mean_nothing(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)

@@ -78,21 +78,28 @@ def test_no_credentials_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch
         client.status(DEMO_SERVICE)
 
 
-def test_without_credentials_or_a_running_emulator_a_client_says_so(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+def test_without_credentials_or_a_running_emulator_a_client_says_what_the_cli_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, region: str | None
 ) -> None:
-    for name, value in NO_AWS_ENV.items():
+    for name, value in {**NO_AWS_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": None}.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("BREAKER_STATE_DIR", str(tmp_path))  # no emulator recorded there
+    cli_says = (  # the same words as tests/test_cli.py's test_no_credentials_and_no_emulator_exits_1_with_what_to_do
+        "No AWS credentials found and the local emulator is not running: start it with "
+        "`breaker local up`, or configure AWS credentials (aws configure, AWS_PROFILE, ...)."
+    )
 
     client = BreakerClient()
 
     assert client.endpoint_url is None
-    with pytest.raises(ConfigurationError, match="No AWS credentials found"):
-        client.call(DEMO_SERVICE)
+    for attempt in (lambda: client.call(DEMO_SERVICE), lambda: client.status(DEMO_SERVICE), client.list_circuits):
+        with pytest.raises(ConfigurationError) as raised:
+            attempt()
+        assert str(raised.value) == cli_says
 
 
 def test_against_an_emulator_endpoint_nothing_needs_configuring(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -38,6 +40,7 @@ from sfn_breaker.demo import (
     ServiceRecords,
     ServiceSettings,
     StoryPhase,
+    TimelinePrinter,
     call_tag,
     default_phases,
     deployed_target,
@@ -47,7 +50,14 @@ from sfn_breaker.demo import (
     summarize,
     summary_table,
 )
-from sfn_breaker.demo.chart import write_chart
+from sfn_breaker.demo.chart import (
+    MEMORY_LABEL,
+    answered_series,
+    legend_entries,
+    per_second,
+    whole_seconds,
+    write_chart,
+)
 from sfn_breaker.local import LocalBreaker
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -467,6 +477,88 @@ def test_summarize_counts_calls_and_service_calls_and_draws_them(tmp_path: Path)
 
     drawn = write_chart(summary, tmp_path / "charts" / "demo.png")
     assert drawn.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def _chart_summary() -> Any:
+    """A run of 8 s whose last calls end in its last, partial second, with fast fails from the
+    breaker and from the client's memory."""
+    scenario = Scenario(healthy_seconds=2, outage_seconds=4, recovered_seconds=2)
+    calls = [
+        _call(1, StoryPhase.HEALTHY, Outcome.OK),
+        _call(2, StoryPhase.OUTAGE, Outcome.FAILED),
+        _call(3, StoryPhase.OUTAGE, Outcome.FAST_FAILED),
+        CallRecord(
+            caller=2,
+            number=1,
+            started=4.2,
+            ended=4.2001,
+            phase=StoryPhase.OUTAGE,
+            outcome=Outcome.FAST_FAILED,
+            from_memory=True,
+        ),
+        _call(7, StoryPhase.RECOVERED, Outcome.OK),
+        CallRecord(caller=2, number=2, started=7.9, ended=8.4, phase=StoryPhase.RECOVERED, outcome=Outcome.OK),
+    ]
+    recording = DemoRecording(
+        scenario=scenario,
+        calls=calls,
+        changes=[_change(0, CircuitState.CLOSED), _change(3, CircuitState.OPEN), _change(7.2, CircuitState.CLOSED)],
+        service_counts=[ServiceCallCount(source="execution histories", calls=[])],
+        duration_seconds=8.4,
+    )
+    return summarize(recording, target="test", settings=None, callers=2)
+
+
+def test_the_chart_draws_whole_seconds_only() -> None:
+    summary = _chart_summary()
+
+    assert whole_seconds(summary.recording) == 8  # the call ending at 8.4 s is in no bar
+    assert per_second([0.5, 1.2, 7.99, 8.0, 8.4], 8) == [1, 1, 0, 0, 0, 0, 0, 1]
+    totals = [sum(counts) for counts in zip(*(c for _, _, c in answered_series(summary.recording, 8)), strict=True)]
+    assert len(totals) == 8 and sum(totals) == 5
+
+
+def test_the_chart_tells_answers_from_memory_apart_and_names_every_mark_in_its_legend(tmp_path: Path) -> None:
+    summary = _chart_summary()
+
+    series = {label: counts for label, _, counts in answered_series(summary.recording, 8)}
+    entries = legend_entries(summary)
+    labels = [label for label, _ in entries]
+
+    assert series[MEMORY_LABEL] == [0, 0, 0, 0, 1, 0, 0, 0]
+    assert series["call failed fast (circuit open): the breaker answered"] == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert MEMORY_LABEL == "call failed fast from the client's memory of an open circuit (no execution)"
+    assert "circuit closed, 1.2 s after payment recovered" in labels  # in the legend, not over the bars
+    assert len({colour.lower() for _, colour in entries}) == len(entries) - 1  # one colour, one meaning ...
+    assert {colour for label, colour in entries if "closed" in label or "succeeded" in label} == {
+        "#009E73"
+    }  # ... but green
+    assert write_chart(summary, tmp_path / "chart.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_the_timeline_gives_every_time_on_the_demo_clock() -> None:
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    started_at = 1_800_000_000.0
+    printer = TimelinePrinter(console, started_at=lambda: started_at)
+
+    printer(CircuitTransition(at=3.0, state=CircuitState.OPEN, open_until=int(started_at) + 35))
+    printer(
+        CallRecord(
+            caller=1,
+            number=4,
+            started=4.0,
+            ended=4.0,
+            phase=StoryPhase.OUTAGE,
+            outcome=Outcome.FAST_FAILED,
+            retry_after=datetime.fromtimestamp(started_at + 35, tz=UTC),
+            from_memory=True,
+        )
+    )
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+
+    assert "circuit OPEN until 35.0s: calls fail fast" in text
+    assert "circuit open, retry after 35.0s (from the client's memory: no execution)" in text
+    assert not re.search(r"\d\d:\d\d:\d\d", text)  # no wall-clock time
 
 
 def test_without_any_record_the_table_says_so() -> None:

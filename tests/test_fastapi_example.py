@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from examples.fastapi_app import create_app
+from sfn_breaker.client import AsyncBreakerClient
 from sfn_breaker.local import LocalBreaker
 from sfn_breaker.local.assembly import Assembly
 from tests.local_fixtures import item, quiet_functions, reset_circuits, service_calls
@@ -61,6 +63,31 @@ def test_a_failing_service_is_502_then_the_open_circuit_is_503_with_retry_after(
     retry_after = int(fast_failed.headers["Retry-After"])
     assert expiry - time.time() <= retry_after <= OPEN_SECONDS + 1
     assert service_calls(local) == calls
+
+
+def test_one_client_serves_every_request_and_its_memory_of_an_open_circuit_saves_executions(
+    local: LocalBreaker,
+) -> None:
+    made: list[AsyncBreakerClient] = []
+
+    def client_factory() -> AsyncBreakerClient:
+        made.append(local.async_client())
+        return made[-1]
+
+    with TestClient(create_app(client_factory)) as http:
+        http.post("/payments", json={"amount": 1, "mode": "fail"})  # opens the circuit
+        local.runtime.settle()
+        answered_by_the_breaker = http.post("/payments", json={"amount": 1})
+        executions = local.sync_executions
+        answered_from_memory = http.post("/payments", json={"amount": 1})
+        started_for_the_second = local.sync_executions - executions
+
+    assert (answered_by_the_breaker.status_code, answered_from_memory.status_code) == (503, 503)
+    assert started_for_the_second == 0  # the shared client remembered the open circuit
+    assert len(made) == 1
+    assert made[0].open_circuits.executions_saved == 1
+    with pytest.raises(RuntimeError, match="shutdown"):  # closed when the app shut down
+        asyncio.run(made[0].status("payment"))
 
 
 def test_a_circuit_held_open_is_503_without_retry_after(http: TestClient, local: LocalBreaker) -> None:

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import sys
 
-_CLI_EXTRA = frozenset({"typer", "rich", "click"})
-"""The top-level modules the ``cli`` extra installs (click comes with typer)."""
+from sfn_breaker.extras import missing_extra
 
 
 def main() -> None:
@@ -27,12 +26,9 @@ def main() -> None:
     try:
         from sfn_breaker.cli.app import app
     except ModuleNotFoundError as exc:
-        missing = (exc.name or "").partition(".")[0]
-        if missing not in _CLI_EXTRA:
+        missing = missing_extra(exc, needed_by="breaker", extra="cli")
+        if missing is None:
             raise
-        print(
-            f'breaker needs the cli extra ({missing} is not installed): pip install "sfn-breaker[cli]"',
-            file=sys.stderr,
-        )
+        print(missing, file=sys.stderr)
         raise SystemExit(1) from None
     app()

@@ -100,7 +100,7 @@ def _show(views: list[CircuitReport], as_json: bool, *, single: bool) -> None:
 @friendly_errors
 def open_(
     service: Annotated[str, typer.Argument(help="The service whose circuit to open.")],
-    for_: Annotated[str | None, typer.Option("--for", help="How long: 30s, 10m, 2h, 1h30m.")] = None,
+    for_: Annotated[str | None, typer.Option("--for", help="How long, with a unit: 30s, 10m, 2h, 1d, 1h30m.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Until when (ISO-8601; UTC if no zone).")] = None,
     indefinitely: Annotated[bool, typer.Option("--indefinitely", help="Until `breaker close`.")] = False,
     reason: Annotated[str, typer.Option("--reason", help="A note kept on the circuit.")] = "",
@@ -116,6 +116,9 @@ def open_(
         )
     try:
         seconds = parse_duration(for_) if for_ is not None else None
+    except ValueError as exc:
+        usage_error(f"--for {exc}.")
+    try:
         moment = parse_time(until) if until is not None else None
     except ValueError as exc:
         usage_error(str(exc))

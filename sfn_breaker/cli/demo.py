@@ -15,6 +15,7 @@ import typer
 
 from sfn_breaker.cli.app import EXIT_ERROR, StackName, UseLocal, app, err, friendly_errors
 from sfn_breaker.contract import DEFAULT_STACK_NAME
+from sfn_breaker.extras import missing_extra
 
 #: Exit status after Ctrl-C, as a shell reports a command ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
@@ -79,10 +80,10 @@ def demo(
     except ModuleNotFoundError as exc:
         # The emulator (moto) and the chart (matplotlib) come with the local extra; they are
         # imported only once the demo knows it needs them.
-        err.print(
-            f"error: `breaker demo` needs {exc.name}: install the local extra, pip install 'sfn-breaker[local]'.",
-            markup=False,  # the extra's brackets are not rich markup
-        )
+        missing = missing_extra(exc, needed_by="`breaker demo`", extra="local")
+        if missing is None:
+            raise
+        err.print(f"error: {missing}", markup=False)  # the extra's brackets are not rich markup
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt as exc:
         # Once the story plays, the demo itself says it was interrupted and shows what it had

@@ -104,18 +104,18 @@ _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def parse_duration(text: str) -> int:
-    """``30s``, ``10m``, ``2h``, ``1d``, ``1h30m`` or plain seconds, as whole seconds."""
+    """``30s``, ``10m``, ``2h``, ``1d`` or ``1h30m``, as whole seconds. A bare number is refused:
+    ``--for 10`` could mean seconds or minutes, and a circuit held open for the wrong one is an outage."""
     text = text.strip().lower()
     if text.isdigit():
-        seconds = int(text)
-    else:
-        match = _DURATION.fullmatch(text)
-        if not text or match is None:
-            raise ValueError(f"{text!r} is not a duration like 30s, 10m, 2h or 1h30m")
-        days, hours, minutes, secs = (int(group or 0) for group in match.groups())
-        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+        raise ValueError(f"{text} has no unit: write {text}s, {text}m, {text}h or {text}d (or 1h30m)")
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"{text!r} is not a duration like 30s, 10m, 2h or 1h30m")
+    days, hours, minutes, secs = (int(group or 0) for group in match.groups())
+    seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     if seconds <= 0:
-        raise ValueError("the duration must be more than zero")
+        raise ValueError(f"{text!r} is not more than zero")
     return seconds
 
 

@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sfn_breaker.cli.app import err, friendly_errors, local_app, out, usage_error
+from sfn_breaker.cli.app import EXIT_ERROR, err, friendly_errors, local_app, out, usage_error
 from sfn_breaker.contract import DEFAULT_STACK_NAME, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
+from sfn_breaker.extras import EMULATOR_MODULES, first_missing, missing_extra_message
 
 
 @local_app.command("up")
@@ -35,6 +36,12 @@ def local_up(
     """Start the emulator in the background: synthesize the app, deploy it into moto, serve it."""
     from sfn_breaker.local.background import start_background
     from sfn_breaker.local.state import default_state_file
+
+    # The emulator runs in another process, which would only log what it lacks: check here.
+    missing = first_missing(EMULATOR_MODULES)
+    if missing is not None:
+        err.print(f"error: {missing_extra_message('`breaker local up`', 'local', missing)}", markup=False)
+        raise typer.Exit(EXIT_ERROR)
 
     overrides = {"circuit-breaker": _checked(_settings(setting or []))} if setting else None
     state_file = default_state_file()

@@ -12,7 +12,7 @@ Where a client goes, in order (the ``breaker`` CLI decides the same way, ``sfn_b
 3. AWS credentials found by boto3's standard chain: AWS, in the configured region;
 4. otherwise the emulator that ``breaker local up`` runs (its state file,
    ``sfn_breaker.local.state``), when it answers; with none, the first call raises
-   ``ConfigurationError`` (no credentials).
+   ``ConfigurationError`` with the CLI's words (``sfn_breaker.errors.NOTHING_CONFIGURED``).
 
 Against a custom endpoint (the emulator) and with no session given, missing credentials become
 placeholder ones and a missing region ``us-east-1``, so that the emulator needs no
@@ -60,7 +60,7 @@ from sfn_breaker.contract import (
     TABLE_OUTPUT,
 )
 from sfn_breaker.core.store import CircuitStore, StoreError
-from sfn_breaker.errors import BreakerError, ConfigurationError, StackNotFoundError
+from sfn_breaker.errors import NOTHING_CONFIGURED, BreakerError, ConfigurationError, StackNotFoundError
 from sfn_breaker.local.state import EmulatorState, default_state_file
 
 #: An Express execution lasts at most 5 minutes; wait a little longer for its answer.
@@ -69,6 +69,13 @@ DEFAULT_MAX_WORKERS = 10
 #: Where boto3 reads a custom Step Functions endpoint from, the service's own variable first.
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL")
 _AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+_NO_CREDENTIALS = (
+    "No AWS credentials found: configure them (aws configure, AWS_PROFILE, ...), "
+    "or start the local emulator with `breaker local up`."
+)
+_NO_REGION = (
+    "No AWS region is configured: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or run `aws configure`."
+)
 _BAD_CREDENTIALS = frozenset(
     {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"}
 )
@@ -106,6 +113,7 @@ class Connection:
         self._registered: tuple[str, ...] | None = None
         self._registered_known = False
         self._session_ready = options.session is not None  # a session given is used as it is
+        self._nothing_found = False  # no session, endpoint, credentials or running emulator
         with self.translated():
             self.session = options.session or boto3.Session()
             nothing_configured = options.session is None and options.endpoint_url is None and not configured_endpoint()
@@ -116,7 +124,8 @@ class Connection:
         """No session, endpoint or credentials: the emulator ``breaker local up`` runs, if any."""
         state = running_emulator()
         if state is None:
-            return  # the first AWS call says that no credentials were found
+            self._nothing_found = True  # the first AWS call says so, in the CLI's words
+            return
         self.endpoint_url = state.endpoint_url
         self.session = boto3.Session(
             aws_access_key_id=EMULATOR_ACCESS_KEY, aws_secret_access_key=EMULATOR_SECRET_KEY, region_name=state.region
@@ -251,15 +260,10 @@ class Connection:
             raise BreakerError(str(exc)) from exc
         except ClientError as exc:
             self._raise_client_error(exc)
-        except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
-            raise ConfigurationError(
-                "No AWS credentials found: configure them (aws configure, AWS_PROFILE, ...), "
-                "or start the local emulator with `breaker local up`."
-            ) from exc
-        except NoRegionError as exc:
-            raise ConfigurationError(
-                "No AWS region is configured: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) or run `aws configure`."
-            ) from exc
+        except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, NoRegionError) as exc:
+            if self._nothing_found:  # nothing at all to go on: the CLI's words for that case
+                raise ConfigurationError(NOTHING_CONFIGURED) from exc
+            raise ConfigurationError(_NO_REGION if isinstance(exc, NoRegionError) else _NO_CREDENTIALS) from exc
         except ProfileNotFound as exc:
             raise ConfigurationError(f"{exc}: check AWS_PROFILE.") from exc
         except ConnectionError as exc:

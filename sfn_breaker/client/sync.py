@@ -206,10 +206,14 @@ class BreakerClient(BaseBreakerClient):
 
     def close(self, service: str) -> CircuitChange:
         """Close ``service``'s circuit now, whether it opened by itself or was forced open or closed
-        (and this client forgets that it remembered it open)."""
+        (and this client forgets that it remembered it open). A circuit the table holds closes even
+        when its service is no longer registered; a name with no circuit and no registration is refused
+        with ``UnknownService``."""
         self.open_circuits.forget(service)
         with self._connection.translated():
             old = self._connection.store().close(service)
+        if old is None:  # nothing was stored: a typo must not read as "already closed"
+            self._require_registered(service)
         now = self.options.clock()
         return CircuitChange(service, _view(service, old, now), _view(service, None, now))
 

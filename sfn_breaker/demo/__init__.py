@@ -51,29 +51,34 @@ The modules, one concern each:
 
 from __future__ import annotations
 
-from sfn_breaker.demo.console import TimelinePrinter, summary_table
-from sfn_breaker.demo.errors import DemoError
-from sfn_breaker.demo.recording import (
-    CallRecord,
-    CircuitTransition,
-    DemoRecording,
-    DemoRun,
-    Outcome,
-    ServiceCall,
-    ServiceCallCount,
-    StoryPhaseChange,
-)
-from sfn_breaker.demo.records import ServiceRecords
-from sfn_breaker.demo.run import DemoOptions, play_demo, run_demo
-from sfn_breaker.demo.scenario import Scenario, ServiceSettings, StoryPhase, call_tag, default_phases
-from sfn_breaker.demo.summary import DemoSummary, open_periods, recovery_to_close, summarize
-from sfn_breaker.demo.targets import (
-    LOCAL_DEMO_CONTEXT,
-    LOCAL_DEMO_SETTINGS,
-    DemoTarget,
-    deployed_target,
-    local_target,
-)
+from sfn_breaker.extras import missing_extra
+
+try:
+    from sfn_breaker.demo.console import TimelinePrinter, summary_table
+    from sfn_breaker.demo.errors import DemoError
+    from sfn_breaker.demo.recording import (
+        CallRecord,
+        CircuitTransition,
+        DemoRecording,
+        DemoRun,
+        Outcome,
+        ServiceCall,
+        ServiceCallCount,
+        StoryPhaseChange,
+    )
+    from sfn_breaker.demo.records import ServiceRecords
+    from sfn_breaker.demo.run import DemoOptions, play_demo, run_demo
+    from sfn_breaker.demo.scenario import Scenario, ServiceSettings, StoryPhase, call_tag, default_phases
+    from sfn_breaker.demo.summary import DemoSummary, open_periods, recovery_to_close, summarize
+    from sfn_breaker.demo.targets import (
+        LOCAL_DEMO_CONTEXT,
+        LOCAL_DEMO_SETTINGS,
+        DemoTarget,
+        deployed_target,
+        local_target,
+    )
+except ModuleNotFoundError as exc:  # rich, for the timeline and the table: one traceback naming the extra
+    raise (missing_extra(exc, needed_by="sfn_breaker.demo", extra="local") or exc) from None
 
 __all__ = [
     "LOCAL_DEMO_CONTEXT",

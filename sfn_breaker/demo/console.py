@@ -4,6 +4,7 @@ story, each call, each change of the circuit) and the summary table (``summary_t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -34,10 +35,21 @@ _CIRCUIT_STYLE = {
 
 
 class TimelinePrinter:
-    """Prints the live timeline: phases, each call, and each change of the circuit."""
+    """Prints the live timeline: phases, each call, and each change of the circuit, every time on
+    the demo's clock (seconds since the first call), the times the breaker gives as wall-clock
+    times (an open circuit's end, a call's retry-after) included. ``started_at`` gives the wall-clock
+    time of the demo clock's zero (``DemoRun.started_at``, known once the run starts)."""
 
-    def __init__(self, console: Console, *, show_calls: bool = True, service: str = DEMO_SERVICE) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        started_at: Callable[[], float],
+        show_calls: bool = True,
+        service: str = DEMO_SERVICE,
+    ) -> None:
         self.console = console
+        self._started_at = started_at
         self.show_calls = show_calls
         self.service = service
         self._first_change = True
@@ -56,7 +68,11 @@ class TimelinePrinter:
         if call.outcome is Outcome.FAILED:
             detail = f"{call.error}{' (timed out)' if call.timed_out else ''}"
         elif call.outcome is Outcome.FAST_FAILED:
-            detail = f"circuit open, retry after {_clock(call.retry_after)}" if call.retry_after else "circuit open"
+            detail = (
+                f"circuit open, retry after {self._elapsed(call.retry_after)}" if call.retry_after else "circuit open"
+            )
+            if call.from_memory:
+                detail += " (from the client's memory: no execution)"
         elif call.outcome is Outcome.ERROR:
             detail = call.error or ""
         self.console.print(
@@ -65,12 +81,18 @@ class TimelinePrinter:
             highlight=False,
         )
 
+    def _elapsed(self, moment: datetime | None) -> str:
+        """A wall-clock time as seconds on the demo's clock, as every other time of the timeline."""
+        if moment is None:
+            return "?"
+        return f"{moment.timestamp() - self._started_at():.1f}s"
+
     def _circuit(self, change: CircuitTransition) -> None:
         first, self._first_change = self._first_change, False
         style = _CIRCUIT_STYLE[change.state]
         if change.state is CircuitState.OPEN:
             until = datetime.fromtimestamp(change.open_until, tz=UTC) if change.open_until else None
-            text = f"circuit OPEN until {_clock(until)}: calls fail fast"
+            text = f"circuit OPEN until {self._elapsed(until)}: calls fail fast"
             if change.last_error:
                 text += f" ({change.last_error})"
         elif change.state is CircuitState.HALF_OPEN:
@@ -84,12 +106,6 @@ class TimelinePrinter:
 
 def _latency(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def _clock(moment: datetime | None) -> str:
-    if moment is None:
-        return "?"
-    return moment.astimezone().strftime("%H:%M:%S")
 
 
 def summary_table(summary: DemoSummary) -> Table:

@@ -80,6 +80,8 @@ class CallRecord:
     error: str | None = None
     timed_out: bool = False
     retry_after: datetime | None = None
+    from_memory: bool = False
+    """A fast fail answered from the client's memory of an open circuit: no execution was started."""
 
     @property
     def latency(self) -> float:
@@ -259,7 +261,13 @@ class DemoRun:
         try:
             self.client.call(self.service, payload)
         except CircuitOpenError as exc:
-            return CallRecord(ended=self.clock(), outcome=Outcome.FAST_FAILED, retry_after=exc.retry_after, **common)
+            return CallRecord(
+                ended=self.clock(),
+                outcome=Outcome.FAST_FAILED,
+                retry_after=exc.retry_after,
+                from_memory=exc.from_memory,
+                **common,
+            )
         except ServiceCallError as exc:
             return CallRecord(
                 ended=self.clock(), outcome=Outcome.FAILED, error=exc.error, timed_out=exc.timed_out, **common

@@ -241,7 +241,7 @@ def play_demo(target: DemoTarget, options: DemoOptions, console: Console, *, qui
     counts: list[ServiceCallCount] = []
     with quieted:
         try:
-            run.play(TimelinePrinter(console, show_calls=options.show_calls))
+            run.play(TimelinePrinter(console, show_calls=options.show_calls, started_at=lambda: run.started_at))
             with console.status("Reading what reached the service from the platform's records..."):
                 counts = target.records.collect(run, scenario) if target.records else []
         except KeyboardInterrupt:

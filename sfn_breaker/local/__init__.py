@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sfn_breaker.extras import EMULATOR_MODULES, require
+
 if TYPE_CHECKING:
     from sfn_breaker.local.breaker import LocalBreaker
 
@@ -22,6 +24,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'sfn_breaker.local' has no attribute {name!r}")
+    require(EMULATOR_MODULES, needed_by="sfn_breaker.local", extra="local")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
