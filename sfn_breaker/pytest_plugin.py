@@ -33,14 +33,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("breaker_stack", "the stack for breaker_emulator (default: the app's only stack)", default=None)
 
 
+def require_local_extra() -> None:
+    """Fail with the install command when the ``local`` extra (moto, the CDK, Powertools) is missing."""
+    import importlib
+
+    for module in ("moto", "aws_cdk", "aws_lambda_powertools"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:
+            raise pytest.UsageError(f"{LOCAL_EXTRA} ({module} is missing)") from None
+
+
 @pytest.fixture(scope="session")
 def breaker_emulator(pytestconfig: pytest.Config) -> Iterator[LocalBreaker]:
     """Your app's breaker stack on the emulator, for the whole session."""
-    try:
-        from sfn_breaker.local.assembly import app_from_cdk_json
-        from sfn_breaker.local.breaker import LocalBreaker
-    except ModuleNotFoundError as exc:
-        raise pytest.UsageError(f"{LOCAL_EXTRA} ({exc.name} is missing)") from None
+    require_local_extra()
+    from sfn_breaker.local.assembly import app_from_cdk_json
+    from sfn_breaker.local.breaker import LocalBreaker
 
     app_dir = Path(pytestconfig.rootpath)
     app = pytestconfig.getini("breaker_app") or app_from_cdk_json(app_dir)

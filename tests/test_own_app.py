@@ -97,8 +97,8 @@ PLAIN_FUNCTION = {
 def test_a_users_assembly_deploys_and_its_own_services_answer(user_app: Path) -> None:
     # GIVEN the quick start's synthesized app (it has AWS::CDK::Metadata, which moto listed
     # without a LogicalResourceId: the KeyError)
-    assembly = choose_stack(user_app / "cdk.out")
-    assert assembly.stack_name == "Orders"
+    assembly = Assembly(user_app / "cdk.out", "Orders")
+    assert choose_stack(user_app / "cdk.out") == assembly
     assert any(r["Type"] == "AWS::CDK::Metadata" for r in assembly.template["Resources"].values())
 
     # WHEN it runs on the emulator
@@ -232,3 +232,22 @@ def test_local_breaker_names_the_same_errors(assembly_copy: Path) -> None:
 
     with pytest.raises(AppError, match=r"'orders\.handler' cannot be imported"):
         LocalBreaker(assembly=Assembly(assembly_copy, "Orders")).start()
+
+
+# -- the pytest plugin -----------------------------------------------------------------------------
+
+
+def test_the_pytest_plugin_imports_nothing_heavy() -> None:
+    code = "import sys, sfn_breaker.pytest_plugin; print(sorted(m for m in ('moto', 'aws_cdk', 'boto3') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip() == "[]"
+
+
+def test_the_plugins_fixtures_name_the_extra_they_need(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sfn_breaker.pytest_plugin import require_local_extra
+
+    monkeypatch.setitem(sys.modules, "moto", None)  # as if the local extra were not installed
+
+    with pytest.raises(pytest.UsageError, match=r'pip install "sfn-breaker\[local\]" \(moto is missing\)'):
+        require_local_extra()
