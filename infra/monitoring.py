@@ -246,11 +246,17 @@ class BreakerMonitoring(Construct):
         names = list(self.services)
         groups = [names[i : i + MAX_METRICS_PER_ALARM] for i in range(0, len(names), MAX_METRICS_PER_ALARM)]
         for index, group in enumerate(groups):
-            using = {f"m{i}": self.metrics.circuit(metric_name, service) for i, service in enumerate(group)}
+            # The metrics carry the alarm's period themselves: a MathExpression's period overrides
+            # theirs, which CDK reports as a MetricsPeriodsOverridden warning at every synth.
+            period = ALARM_SPECS[metric_name].period
+            using = {
+                f"m{i}": self.metrics.circuit(metric_name, service).with_(period=period)
+                for i, service in enumerate(group)
+            }
             expression = cloudwatch.MathExpression(
                 expression=" + ".join(f"FILL({key}, 0)" for key in using),
                 using_metrics=using,
-                period=ALARM_SPECS[metric_name].period,
+                period=period,
                 label=f"{metric_name} (all circuits)",
             )
             suffix = "" if len(groups) == 1 else str(index + 1)

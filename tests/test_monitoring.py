@@ -19,7 +19,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from sfn_breaker.cdk import CircuitBreaker, SettingsError
 from sfn_breaker.cdk import metrics as breaker_metrics
@@ -270,6 +270,17 @@ def test_alarms_on_the_functions_own_metrics_sum_every_circuit(bare: Template, n
         "GreaterThanOrEqualToThreshold",
         "notBreaching",
     )
+
+
+def test_a_user_style_app_synthesizes_without_a_warning_from_the_construct() -> None:
+    # GIVEN an app of a user's: two services behind the breaker, alarms on (the default)
+    stack, _ = bare_breaker()
+
+    # THEN synthesizing it leaves no warning on the construct (MetricsPeriodsOverridden was one per
+    # summed alarm: StoreFault, RecordFailureFailed, CorruptItem) and no error
+    annotations = Annotations.from_stack(stack)
+    assert annotations.find_warning("*", Match.any_value()) == []
+    assert annotations.find_error("*", Match.any_value()) == []
 
 
 def test_every_alarm_says_why_its_threshold(bare: Template) -> None:

@@ -1,9 +1,9 @@
 """What users install is the wheel: build it, install it into a fresh virtual environment, and use
 it from an empty folder that has nothing of this repository in it.
 
-The app built there is the docs' example ("Quick start: your own CDK app", docs/quickstart.md),
-taken from that page verbatim: an app with its own ``infra`` package that protects two
-services with the construct.
+The app built there is the quick start's (docs/quickstart.md), its files and commands taken from
+it verbatim: an app that protects two services of its own with the construct, synthesized with
+the CDK CLI, run with ``breaker local up --app`` and tested with the quick start's pytest example.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from tests.harness import REPOSITORY
 
 pytestmark = pytest.mark.slow
 
-PAGE = REPOSITORY / "docs" / "quickstart.md"
-SECTION = "# Quick start: your own CDK app"
+QUICKSTART = REPOSITORY / "docs" / "quickstart.md"
+#: A fenced block that is a file of the quick start names it: ```python title="app.py"
+TITLED_BLOCK = re.compile(r'```\w+ title="(?P<path>[^"]+)"\n(?P<text>.*?)```', flags=re.DOTALL)
+BASH_BLOCK = re.compile(r"```bash\n(?P<text>.*?)```", flags=re.DOTALL)
 #: What a checkout holds beside its source: environments, build output, caches.
 NOT_SOURCE = (".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "cdk.out", "mutants", "__pycache__")
 #: Where each folder of the repository lands in the package (pyproject's package-dir).
@@ -38,18 +40,20 @@ PACKAGE_FOLDERS = {
 FILE_COMMENT = re.compile(r"\A# (?P<path>[\w/]+\.py)\n")
 
 
-def readme_app() -> dict[str, str]:
-    """The files of the docs' example app, by path, exactly as the page shows them."""
-    text = PAGE.read_text()
-    section = text[text.index(SECTION) :]
-    end = section.find("\n## ", len(SECTION))
-    section = section if end == -1 else section[:end]
-    files = {}
-    for block in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL):
-        match = FILE_COMMENT.match(block)
-        assert match, f"a Python block in {PAGE.name}'s {SECTION!r} does not name its file:\n{block}"
-        files[match["path"]] = block
-    return files
+def quickstart_files() -> dict[str, str]:
+    """The files of the quick start's app, by path, exactly as docs/quickstart.md shows them."""
+    return {m["path"]: m["text"] for m in TITLED_BLOCK.finditer(QUICKSTART.read_text())}
+
+
+def quickstart_commands() -> list[str]:
+    """The quick start's shell commands, one a line, without their comments."""
+    lines = []
+    for block in BASH_BLOCK.finditer(QUICKSTART.read_text()):
+        for line in block["text"].splitlines():
+            command = line.split("  #")[0].strip()
+            if command:
+                lines.append(command)
+    return lines
 
 
 def run(command: list[str | Path], *, cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -118,59 +122,6 @@ def test_the_wheel_claims_one_import_name_and_carries_the_workflow_and_the_lambd
     } <= set(names)
 
 
-def test_the_readme_app_synthesizes_from_the_installed_wheel_in_an_empty_folder(
-    installed: Path, tmp_path: Path
-) -> None:
-    # GIVEN an empty folder with the docs' app, which has an infra package of its own
-    for path, text in readme_app().items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    (tmp_path / "infra" / "__init__.py").write_text("")
-    assert sorted(readme_app()) == ["app.py", "infra/orders_stack.py"]
-    where = run(
-        [installed / "python", "-c", "import sfn_breaker, infra; print(sfn_breaker.__file__, infra.__file__)"],
-        cwd=tmp_path,
-        env=outside_env(),
-    ).split()
-    assert Path(where[0]).is_relative_to(installed.parent) and Path(where[1]).is_relative_to(tmp_path)
-
-    # WHEN it is synthesized with the wheel's construct
-    out = tmp_path / "cdk.out"
-    run([installed / "python", "app.py"], cwd=tmp_path, env={**outside_env(), "CDK_OUTDIR": str(out)})
-
-    # THEN the workflow routes both services, each to its own function and settings
-    template = json.loads((out / "Orders.template.json").read_text())
-    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    definition = json.loads(machine["Properties"]["DefinitionString"])
-    choices = definition["States"]["RouteService"]["Choices"]
-    routes = {c["StringEquals"]: c["Next"] for c in choices if c["Variable"] == "$.ServiceName"}
-    assert routes == {"inventory": "Configure inventory", "orders": "Configure orders"}
-    timeouts = {name: definition["States"][state]["Result"]["TimeoutSeconds"] for name, state in routes.items()}
-    assert timeouts == {"inventory": 10, "orders": 3}
-    assert machine["Properties"]["StateMachineType"] == "EXPRESS"
-    # ... and the breaker's functions ship the package's Lambda code, found inside the wheel
-    handlers = {
-        r["Properties"]["Handler"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].startswith("sfn_breaker.")
-    }
-    assert handlers == {
-        "sfn_breaker.lambdas.record_failure.handler",
-        "sfn_breaker.lambdas.claim_probe.handler",
-        "sfn_breaker.lambdas.stream_mirror.handler",
-    }
-    manifest = json.loads((out / "Orders.assets.json").read_text())
-    shipped = {
-        str(file.relative_to(out / asset["source"]["path"]))
-        for asset in manifest["files"].values()
-        if asset["source"].get("packaging") == "zip"
-        for file in (out / asset["source"]["path"]).rglob("*.py")
-    }
-    assert "sfn_breaker/lambdas/record_failure.py" in shipped
-    assert {path.split("/")[1] for path in shipped if path.count("/") > 1} == {"core", "lambdas"}
-    assert "sfn_breaker/lambdas/demo_service.py" not in shipped
-
-
 def test_breaker_help_runs_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
     output = run([installed / "breaker", "--help"], cwd=tmp_path, env=outside_env())
 
@@ -209,3 +160,123 @@ def test_breaker_local_up_runs_the_packaged_demo_app_from_an_empty_folder(
     assert json.loads(status)["state"] == "closed"
     assert "stopped" in down
     assert sorted(p.name for p in folder.iterdir()) == []  # nothing written into the user's folder
+
+
+def quickstart_env(bin_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """A shell with the quick start's virtual environment active, no AWS account and a state
+    folder of its own (so it never meets another emulator)."""
+    env = {**outside_env(), "BREAKER_STATE_DIR": str(tmp_path / "state"), "VIRTUAL_ENV": str(bin_dir.parent)}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        env.pop(variable, None)
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    return env
+
+
+def shell(command: str, *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_quick_start_runs_as_written_from_an_empty_folder(
+    installed_local: Path, wheel: Path, tmp_path: Path
+) -> None:
+    commands = quickstart_commands()
+    # GIVEN the quick start's installation: the wheel stands for the package index's sfn-breaker
+    pip = 'pip install "sfn-breaker[cdk,local]" pytest'
+    assert pip in commands
+    run([installed_local / "python", "-m", "pip", "install", "--quiet", f"{wheel}[cdk,local]", "pytest"], cwd=tmp_path)
+    # ... and its CDK CLI: the very package and range this repository's package.json pins, so the
+    # repository's own `npm install` (node_modules/.bin/cdk) stands in for the quick start's
+    pinned = json.loads((REPOSITORY / "package.json").read_text())["devDependencies"]["aws-cdk"]
+    assert f"npm install --no-save aws-cdk@{pinned}" in commands
+    cdk = REPOSITORY / "node_modules" / ".bin" / "cdk"
+    assert cdk.exists(), "run `make setup` (npm install) first"
+
+    # ... and an empty folder with the quick start's files, verbatim
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    files = quickstart_files()
+    assert sorted(files) == [
+        "app.py",
+        "cdk.json",
+        "orders_stack.py",
+        "services/inventory.py",
+        "services/orders.py",
+        "tests/test_orders.py",
+    ]
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
+    env = quickstart_env(installed_local, tmp_path)
+
+    # WHEN it is synthesized with the CDK CLI, as the quick start says
+    assert "npx cdk synth --quiet" in commands
+    synth = shell(f"{cdk} synth --quiet", cwd=folder, env=env)
+
+    # THEN it synthesizes with no warning, and the workflow routes both services to their own code
+    assert synth.returncode == 0, synth.stderr
+    assert "[Warning" not in synth.stdout + synth.stderr
+    assert "MetricsPeriodsOverridden" not in synth.stdout + synth.stderr
+    template = json.loads((folder / "cdk.out" / "Orders.template.json").read_text())
+    (machine,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    definition = json.loads(machine["Properties"]["DefinitionString"])
+    choices = definition["States"]["RouteService"]["Choices"]
+    routes = {c["StringEquals"]: c["Next"] for c in choices if c["Variable"] == "$.ServiceName"}
+    assert routes == {"inventory": "Configure inventory", "orders": "Configure orders"}
+    timeouts = {name: definition["States"][state]["Result"]["TimeoutSeconds"] for name, state in routes.items()}
+    assert timeouts == {"inventory": 10, "orders": 3}
+    handlers = sorted(
+        r["Properties"]["Handler"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    )
+    assert handlers == [
+        "inventory.handler",
+        "orders.handler",
+        "sfn_breaker.lambdas.claim_probe.handler",
+        "sfn_breaker.lambdas.record_failure.handler",
+        "sfn_breaker.lambdas.stream_mirror.handler",
+    ]
+
+    # ... and the breaker's functions ship the package's Lambda code, found inside the wheel
+    out = folder / "cdk.out"
+    manifest = json.loads((out / "Orders.assets.json").read_text())
+    shipped = {
+        str(file.relative_to(out / asset["source"]["path"]))
+        for asset in manifest["files"].values()
+        if asset["source"].get("packaging") == "zip"
+        for file in (out / asset["source"]["path"]).rglob("*.py")
+    }
+    assert {"sfn_breaker/lambdas/record_failure.py", "orders.py", "inventory.py"} <= shipped
+    assert {path.split("/")[1] for path in shipped if path.count("/") > 1} == {"core", "lambdas"}
+    assert "sfn_breaker/lambdas/demo_service.py" not in shipped
+
+    # WHEN the quick start's emulator commands run, as written
+    emulator_commands = [c for c in commands if c.startswith("breaker ")]
+    assert emulator_commands == [
+        'breaker local up --app "python3 app.py"',
+        "breaker invoke orders --payload '{\"id\": 7}'",
+        "breaker status --stack-name Orders",
+        "breaker local down",
+    ]
+    results = {}
+    try:
+        for command in emulator_commands[:-1]:
+            results[command] = shell(command, cwd=folder, env=env)
+    finally:
+        down = shell(emulator_commands[-1], cwd=folder, env=env)
+    for command, result in results.items():
+        assert result.returncode == 0, f"{command}: {result.stdout}\n{result.stderr}"
+
+    # THEN the user's own orders service answered through the breaker, and both circuits are closed
+    up, invoke, status = results.values()
+    assert "Local emulator running at http://127.0.0.1:" in up.stdout
+    assert json.loads(invoke.stdout) == {"order": 7, "status": "accepted"}
+    assert re.search(r"inventory\s*│\s*closed", status.stdout) and re.search(r"orders\s*│\s*closed", status.stdout)
+    assert "stopped" in down.stdout
+
+    # WHEN the quick start's pytest example runs with the plugin the wheel registers
+    assert "pytest tests" in commands
+    tests = shell("pytest tests", cwd=folder, env=env)
+
+    # THEN all of it passes
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "3 passed" in tests.stdout

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from sfn_breaker.client import BreakerClient
 from sfn_breaker.config import resolve_target
+from sfn_breaker.contract import DEFAULT_STACK_NAME
 from sfn_breaker.errors import (
     BreakerError,
     CircuitOpenError,
@@ -127,6 +128,8 @@ def usage_error(message: str) -> NoReturn:
 
 def make_client(stack_name: str, local: bool) -> BreakerClient:
     target = resolve_target(local=local)
+    if target.emulator is not None and stack_name == DEFAULT_STACK_NAME:
+        stack_name = target.emulator.stack_name  # the emulator runs one stack: yours, after `local up --app`
     return BreakerClient(stack_name=stack_name, session=target.session, endpoint_url=target.endpoint_url)
 
 

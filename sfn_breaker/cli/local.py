@@ -31,9 +31,27 @@ def local_up(
         ),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for it to be ready.")] = 180.0,
-    assembly: Annotated[Path | None, typer.Option("--assembly", hidden=True)] = None,
+    app_command: Annotated[
+        str | None,
+        typer.Option(
+            "--app",
+            help='Your CDK app, as cdk.json says it (e.g. "python3 app.py"), run in this folder; '
+            "its stack with a CircuitBreaker is deployed and your Python services run in the emulator.",
+        ),
+    ] = None,
+    assembly: Annotated[
+        Path | None, typer.Option("--assembly", help="An already synthesized cloud assembly (e.g. cdk.out).")
+    ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", help="The stack of --app or --assembly to run (needed when it has several)."),
+    ] = None,
 ) -> None:
-    """Start the emulator in the background: synthesize the app, deploy it into moto, serve it."""
+    """Start the emulator in the background: synthesize the app, deploy it into moto, serve it.
+
+    Without --app or --assembly it runs the package's demo stack; with --stack alone, cdk.json's app.
+    """
+    from sfn_breaker.local.assembly import AppError
     from sfn_breaker.local.background import start_background
     from sfn_breaker.local.state import default_state_file
 
@@ -43,12 +61,30 @@ def local_up(
         err.print(f"error: {missing_extra_message('`breaker local up`', 'local', missing)}", markup=False)
         raise typer.Exit(EXIT_ERROR)
 
+    if app_command is not None and assembly is not None:
+        usage_error("give --app or --assembly, not both")
+    if setting and (app_command is not None or assembly is not None or stack is not None):
+        usage_error("--setting applies to the demo stack; set your own app's settings in its code or cdk.json")
     overrides = {"circuit-breaker": _checked(_settings(setting or []))} if setting else None
     state_file = default_state_file()
-    with err.status("Starting the local emulator: synthesizing the CDK app and deploying it into moto..."):
-        started = start_background(
-            state_file, port=port, context_overrides=overrides, assembly_dir=assembly, timeout=timeout
+    try:
+        chosen = _own_assembly(app_command, assembly, stack)
+        message = (
+            "Starting the local emulator: synthesizing the CDK app and deploying it into moto..."
+            if chosen is None
+            else f"Starting the local emulator: deploying stack {chosen[1]} into moto..."
         )
+        with err.status(message):
+            started = start_background(
+                state_file,
+                port=port,
+                context_overrides=overrides,
+                assembly_dir=chosen[0] if chosen else None,
+                stack_name=chosen[1] if chosen else None,
+                timeout=timeout,
+            )
+    except AppError as exc:
+        usage_error(str(exc))
     state = started.state
     if started.already_running:
         out.print(f"Local emulator already running at {state.endpoint_url} (pid {state.pid}).", markup=False)
@@ -60,17 +96,41 @@ def local_up(
         f"The breaker CLI uses it when no AWS credentials are configured (or with --local). Its log: {state.log_file}\n",
         markup=False,
     )
-    out.print(client_instructions(state.endpoint_url, state.region), markup=False)
+    out.print(client_instructions(state.endpoint_url, state.region, state.stack_name), markup=False)
 
 
-def client_instructions(endpoint_url: str, region: str) -> str:
+def _own_assembly(app_command: str | None, assembly: Path | None, stack: str | None) -> tuple[Path, str] | None:
+    """The user's cloud assembly and stack to run (synthesizing ``--app`` into ./cdk.out, as
+    ``cdk synth`` does), or ``None`` for the demo; raises ``AppError`` with what is wrong."""
+    from sfn_breaker.local.assembly import AppError, app_from_cdk_json, choose_stack, synth_app
+
+    folder = Path.cwd()
+    if assembly is None and app_command is None:
+        if stack is None:
+            return None
+        app_command = app_from_cdk_json(folder)
+        if app_command is None:
+            raise AppError(
+                f'no CDK app: give --app "python3 app.py" or --assembly, or run it where cdk.json is (not in {folder})'
+            )
+    if assembly is None:
+        assert app_command is not None
+        if not app_command.strip():
+            raise AppError('--app is empty: give the command that runs your CDK app, e.g. --app "python3 app.py"')
+        with err.status(f"Synthesizing `{app_command}` into cdk.out..."):
+            assembly = synth_app(app_command, folder, folder / "cdk.out")
+    chosen = choose_stack(assembly.resolve(), stack)
+    return chosen.directory, chosen.stack_name
+
+
+def client_instructions(endpoint_url: str, region: str, stack_name: str = DEFAULT_STACK_NAME) -> str:
     """What each common AWS client needs to reach the emulator (the README shows the same)."""
     return f"""\
 Other AWS clients: set some credentials and a region (it accepts any); StartSyncExecution must not get the "sync-" host prefix.
   AWS CLI and boto3 (environment):
     export AWS_ENDPOINT_URL={endpoint_url} AWS_DEFAULT_REGION={region} AWS_REGION={region} \\
            AWS_ACCESS_KEY_ID={EMULATOR_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={EMULATOR_SECRET_KEY} AWS_DISABLE_HOST_PREFIX_INJECTION=true
-    aws cloudformation describe-stacks --stack-name {DEFAULT_STACK_NAME}
+    aws cloudformation describe-stacks --stack-name {stack_name}
   boto3 (in code):
     boto3.client("stepfunctions", endpoint_url="{endpoint_url}", region_name="{region}",
                  aws_access_key_id="{EMULATOR_ACCESS_KEY}", aws_secret_access_key="{EMULATOR_SECRET_KEY}",

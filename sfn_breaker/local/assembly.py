@@ -89,3 +89,86 @@ def finish_synth(process: subprocess.Popen[str], outdir: Path, stack_name: str =
 def synth(outdir: Path, context: Mapping[str, Any] | None = None, stack_name: str = DEFAULT_STACK_NAME) -> Assembly:
     """Synthesize the demo app into ``outdir`` and return the stack's assembly."""
     return finish_synth(start_synth(outdir, context), outdir, stack_name)
+
+
+# -- a user's own CDK app ------------------------------------------------------------------------
+
+#: What every ``CircuitBreaker`` workflow has, and no other state machine is likely to: the state
+#: that routes a call to its service's settings.
+BREAKER_ROUTE_STATE = '"RouteService"'
+
+
+class AppError(ValueError):
+    """A user's CDK app or cloud assembly cannot be run on the emulator; the message is one line."""
+
+
+def app_from_cdk_json(app_dir: Path) -> str | None:
+    """The ``app`` command of ``app_dir/cdk.json``, as ``cdk synth`` runs it (``None``: no cdk.json or no app)."""
+    path = app_dir / "cdk.json"
+    if not path.is_file():
+        return None
+    try:
+        app = json.loads(path.read_text()).get("app")
+    except ValueError as exc:
+        raise AppError(f"{path} is not JSON: {exc}") from None
+    return app if isinstance(app, str) and app.strip() else None
+
+
+def synth_app(app: str, app_dir: Path, outdir: Path) -> Path:
+    """Run ``app`` (a shell command, as in cdk.json) in ``app_dir`` as ``cdk synth`` runs it: the
+    context of ``app_dir/cdk.json`` in ``CDK_CONTEXT_JSON``, the assembly written to ``outdir``."""
+    context: dict[str, Any] = {}
+    cdk_json = app_dir / "cdk.json"
+    if cdk_json.is_file():
+        with_context = json.loads(cdk_json.read_text()).get("context")
+        context = with_context if isinstance(with_context, dict) else {}
+    outdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
+    result = subprocess.run(app, shell=True, cwd=app_dir, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = " | ".join(line.strip() for line in result.stderr.strip().splitlines()[-3:] if line.strip())
+        raise AppError(f"the app `{app}` failed to synthesize (exit {result.returncode}): {tail or '(no output)'}")
+    if not (outdir / "manifest.json").is_file():
+        raise AppError(f"the app `{app}` wrote no cloud assembly (does it call app.synth()?)")
+    return outdir
+
+
+def stack_names(directory: Path) -> list[str]:
+    """The stacks of a cloud assembly, by artifact id (what ``cdk`` and the template files call them)."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text())
+    except (OSError, ValueError):
+        raise AppError(f"{directory} is not a cloud assembly (no readable manifest.json)") from None
+    artifacts = manifest.get("artifacts", {})
+    return sorted(name for name, a in artifacts.items() if a.get("type") == "aws:cloudformation:stack")
+
+
+def choose_stack(directory: Path, stack_name: str | None = None) -> Assembly:
+    """The stack of ``directory`` to run: ``stack_name``, or the only one; it must hold a ``CircuitBreaker``."""
+    names = stack_names(directory)
+    if not names:
+        raise AppError(f"the cloud assembly {directory} has no stack")
+    if stack_name is None:
+        if len(names) > 1:
+            raise AppError(f"the app has several stacks ({', '.join(names)}): choose one with --stack")
+        stack_name = names[0]
+    elif stack_name not in names:
+        raise AppError(f"no stack {stack_name!r} in the app; its stacks: {', '.join(names)}")
+    assembly = Assembly(directory, stack_name)
+    machines = [
+        resource
+        for resource in assembly.template.get("Resources", {}).values()
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine"
+        and BREAKER_ROUTE_STATE in str(resource.get("Properties", {}).get("DefinitionString", ""))
+    ]
+    if not machines:
+        raise AppError(
+            f"stack {stack_name} has no CircuitBreaker construct (no breaker state machine): "
+            "add sfn_breaker.cdk.CircuitBreaker to it"
+        )
+    return assembly

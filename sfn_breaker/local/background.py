@@ -24,13 +24,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sfn_breaker.contract import EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULATOR_SECRET_KEY
+from sfn_breaker.contract import DEFAULT_STACK_NAME, EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULATOR_SECRET_KEY
 from sfn_breaker.errors import EmulatorError
 from sfn_breaker.local.assembly import Assembly
 from sfn_breaker.local.state import EmulatorState, default_state_file, log_file_for
 
 #: How a background emulator's log says, on its last line, why it did not start.
 FAILED_TO_START = "circuit breaker emulator failed to start: "
+#: ... and, with its exit status, that the user's app is what it cannot run (not the emulator).
+CANNOT_RUN_APP = "circuit breaker emulator cannot run the app: "
+EXIT_APP = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ def start_background(
     port: int = 0,
     context_overrides: Mapping[str, Any] | None = None,
     assembly_dir: Path | None = None,
+    stack_name: str | None = None,
     timeout: float = 180.0,
 ) -> Started:
     """Start the emulator as a background process (unless one is running) and wait until it is ready.
@@ -64,6 +68,8 @@ def start_background(
     command += ["--port", str(port)]
     if assembly_dir is not None:
         command += ["--assembly", str(assembly_dir)]
+    if stack_name is not None:
+        command += ["--stack", stack_name]
     if context_overrides:
         command += ["--context", json.dumps(dict(context_overrides))]
     with log_path.open("wb") as log:
@@ -79,6 +85,11 @@ def start_background(
     while True:
         code = process.poll()
         if code is not None:
+            cannot_run = _reason(log_path, CANNOT_RUN_APP)
+            if code == EXIT_APP and cannot_run is not None:
+                from sfn_breaker.local.assembly import AppError
+
+                raise AppError(cannot_run)
             reason = _reason(log_path)
             if reason is None:
                 raise EmulatorError(f"the emulator exited with status {code} while starting:\n{_tail(log_path)}")
@@ -133,13 +144,13 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _reason(path: Path) -> str | None:
+def _reason(path: Path, prefix: str = FAILED_TO_START) -> str | None:
     """The one-line reason a background emulator gave for not starting, from its log."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return None
-    reasons = [line[len(FAILED_TO_START) :] for line in lines if line.startswith(FAILED_TO_START)]
+    reasons = [line[len(prefix) :] for line in lines if line.startswith(prefix)]
     return reasons[-1] if reasons else None
 
 
@@ -153,6 +164,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 def main(argv: list[str] | None = None) -> None:
     """``python -m sfn_breaker.local.background``: run the emulator until SIGTERM or Ctrl-C."""
     # Imported here: starting and stopping a background emulator does not load the emulator.
+    from sfn_breaker.local.assembly import AppError
     from sfn_breaker.local.breaker import DEFAULT_HOST, LocalBreaker
 
     parser = argparse.ArgumentParser(
@@ -163,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--region", default=EMULATOR_REGION)
     parser.add_argument("--assembly", type=Path, default=None, help="a synthesized cloud assembly directory")
+    parser.add_argument("--stack", default=None, help="the assembly's stack (default: the demo's)")
     parser.add_argument("--context", default=None, help="CDK context overrides, as a JSON object")
     args = parser.parse_args(argv)
 
@@ -170,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    assembly = Assembly(args.assembly) if args.assembly else None
+    assembly = Assembly(args.assembly, args.stack or DEFAULT_STACK_NAME) if args.assembly else None
     overrides = json.loads(args.context) if args.context else None
     # The handlers run in this process: give them the credentials and region a Lambda has.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", EMULATOR_ACCESS_KEY)
@@ -187,6 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         local.start()
     except KeyboardInterrupt:
         return
+    except AppError as exc:  # the user's app, not the emulator: one line says what to fix
+        print(f"{CANNOT_RUN_APP}{exc}", flush=True)
+        raise SystemExit(EXIT_APP) from None
     except Exception as exc:  # the whole story is in the log; the last line says it in one line
         traceback.print_exc(file=sys.stdout)
         print(f"{FAILED_TO_START}{one_line(exc)}", flush=True)

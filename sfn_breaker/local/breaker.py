@@ -40,8 +40,8 @@ from sfn_breaker.contract import (
     TABLE_OUTPUT,
 )
 from sfn_breaker.errors import EmulatorError
-from sfn_breaker.local.assembly import Assembly, synth
-from sfn_breaker.local.deploy import DeployedStack, check_deployment, deploy_stack
+from sfn_breaker.local.assembly import AppError, Assembly, choose_stack, synth, synth_app
+from sfn_breaker.local.deploy import DeployedStack, check_deployment, deploy_stack, invoked_functions
 from sfn_breaker.local.interpreter import Speedups
 from sfn_breaker.local.runtime import LambdaRuntime
 from sfn_breaker.local.state import EmulatorState, log_file_for, remove_state
@@ -68,8 +68,16 @@ class LocalBreaker:
             client.call("payment", {"mode": "ok"})
             local.runtime.settle()            # stream deliveries done
 
-    :param assembly: a synthesized assembly to deploy; by default ``app.py`` is synthesized
-        (about 10 s) with ``context_overrides`` merged into ``cdk.json``'s context.
+    Or your own CDK app, whose stack holds a ``CircuitBreaker`` and whose Python services run in
+    this process::
+
+        with LocalBreaker(app="python3 app.py", app_dir=Path("."), stack_name="Orders") as local:
+            local.client().call("orders", {"id": 7})
+
+    :param assembly: a synthesized assembly to deploy; by default the package's demo app is
+        synthesized (about 10 s) with ``context_overrides`` merged into its context.
+    :param app: a CDK app command, as in ``cdk.json``, run in ``app_dir`` (default: the current
+        folder) with ``cdk.json``'s context; ``stack_name`` picks its stack (needed when it has several).
     :param port: the loopback port; 0 picks a free one.
     :param state_file: when given, the emulator's endpoint and pid are written there once it
         is ready (and removed when it stops), which is how the CLI finds it.
@@ -82,6 +90,9 @@ class LocalBreaker:
         *,
         assembly: Assembly | None = None,
         context_overrides: Mapping[str, Any] | None = None,
+        app: str | None = None,
+        app_dir: Path | None = None,
+        stack_name: str | None = None,
         host: str = DEFAULT_HOST,
         port: int = 0,
         region: str = EMULATOR_REGION,
@@ -90,6 +101,11 @@ class LocalBreaker:
     ) -> None:
         if assembly is not None and context_overrides:
             raise ValueError("give either an assembly or context overrides to synthesize one, not both")
+        if app is not None and (assembly is not None or context_overrides):
+            raise ValueError("give either an app or an assembly (or context overrides for the demo app), not several")
+        self.app = app
+        self.app_dir = Path(app_dir) if app_dir is not None else Path.cwd()
+        self.stack_name = stack_name
         self.assembly: Assembly | None = assembly
         self.context_overrides = dict(context_overrides or {})
         self.host = host
@@ -180,7 +196,10 @@ class LocalBreaker:
 
         if self.assembly is None:
             workdir = Path(self._exit.enter_context(tempfile.TemporaryDirectory(prefix="breaker-cdk-")))
-            self.assembly = synth(workdir / "cdk.out", self.context_overrides)
+            if self.app is not None:
+                self.assembly = choose_stack(synth_app(self.app, self.app_dir, workdir / "cdk.out"), self.stack_name)
+            else:
+                self.assembly = synth(workdir / "cdk.out", self.context_overrides)
         assembly = self.assembly
 
         self._exit.enter_context(_environment(AWS_EMULATOR_REGION=self.region, AWS_REGION=self.region))
@@ -214,6 +233,7 @@ class LocalBreaker:
         problems = check_deployment(assembly, self._stack, self._session)
         if problems:
             raise EmulatorError("the emulator's deployment differs from the template:\n" + "\n".join(problems))
+        self._check_services(assembly)
 
         if self.state_file is not None:
             state = EmulatorState(
@@ -226,6 +246,31 @@ class LocalBreaker:
             )
             state.write(self.state_file)
             self._exit.callback(remove_state, self.state_file, os.getpid())
+
+    def _check_services(self, assembly: Assembly) -> None:
+        """Every function the workflow invokes can run here: a Python runtime, a handler that imports."""
+        from moto.awslambda_simple.models import lambda_simple_backends
+
+        account = self.session.client("sts").get_caller_identity()["Account"]
+        backend = lambda_simple_backends[account][self.region]
+        for logical_id in invoked_functions(assembly.template):
+            name = self.stack.physical_ids.get(logical_id)
+            if name is None:
+                continue
+            function = backend.get_function(name)
+            runtime = str(function.run_time or "")
+            if not runtime.startswith("python"):
+                raise AppError(
+                    f"function {logical_id} runs on {runtime or 'an unknown runtime'}: "
+                    "only Python handlers run in-process on the emulator"
+                )
+            try:
+                self.runtime.resolve(function)
+            except Exception as exc:
+                raise AppError(
+                    f"function {logical_id}: its handler {function.handler!r} cannot be imported: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
 
     def stop(self) -> None:
         self._exit.close()

@@ -36,8 +36,10 @@ _SUBSTITUTION_OUTPUT = "LocalSubstitution{}"
 _ROLE_OUTPUT = "LocalStateMachineRole"
 _LOGS_OUTPUT = "LocalStateMachineLogs"
 _METRIC_FILTER = "AWS::Logs::MetricFilter"
-#: Resource types the emulator does not create: monitoring only, which moto would not evaluate.
-NOT_EMULATED = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"})
+#: Resource types the emulator does not create: monitoring only, which moto would not evaluate, and
+#: the CDK's version reporting (``AWS::CDK::Metadata``, in every app that leaves ``versionReporting``
+#: on): moto cannot create it and lists it without a ``LogicalResourceId``.
+NOT_EMULATED = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::CDK::Metadata"})
 
 
 class DeploymentError(RuntimeError):
@@ -105,6 +107,7 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
     physical = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.describe_stack_resources(StackName=assembly.stack_name)["StackResources"]
+        if "LogicalResourceId" in r  # moto lists a resource type it does not support without one
     }
 
     definition = props["DefinitionString"]
@@ -133,6 +136,46 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
     _apply_table_ttl(template, physical, session)
     _put_metric_filters(metric_filters, physical, session)
     return DeployedStack(assembly.stack_name, resolved, machine_arn, physical)
+
+
+def invoked_functions(template: Mapping[str, Any]) -> list[str]:
+    """The logical ids of the functions the breaker's workflow invokes (its substitutions' ``Fn::GetAtt``)."""
+    found = []
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine":
+            continue
+        for value in resource.get("Properties", {}).get("DefinitionSubstitutions", {}).values():
+            get_att = value.get("Fn::GetAtt") if isinstance(value, Mapping) else None
+            if (
+                isinstance(get_att, list)
+                and get_att
+                and get_att[0] not in found
+                and template["Resources"].get(get_att[0], {}).get("Type") == "AWS::Lambda::Function"
+            ):
+                found.append(get_att[0])
+    return found
+
+
+def service_functions(template: Mapping[str, Any]) -> dict[str, str]:
+    """The logical id of each registered service's function, by service name (from the workflow's
+    ``Configure <service>`` states and the substitutions their ARN placeholders name)."""
+    found: dict[str, str] = {}
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::StepFunctions::StateMachine":
+            continue
+        props = resource.get("Properties", {})
+        definition = props.get("DefinitionString")
+        if not isinstance(definition, str):
+            continue
+        substitutions = props.get("DefinitionSubstitutions", {})
+        for state_name, state in json.loads(definition).get("States", {}).items():
+            if not state_name.startswith("Configure "):
+                continue
+            placeholders = re.findall(r"\$\{(ServiceFunctionArn\d+)\}", json.dumps(state.get("Result", {})))
+            get_att = substitutions.get(placeholders[0], {}).get("Fn::GetAtt") if placeholders else None
+            if isinstance(get_att, list) and get_att:
+                found[state_name.removeprefix("Configure ")] = get_att[0]
+    return found
 
 
 def _forget_outputs(stack_id: str, names: list[str]) -> None:

@@ -11,6 +11,7 @@ fast (``sfn_breaker.local.interpreter``).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -74,6 +75,20 @@ def lambda_error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _load_module(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 _EMULATOR_DIRS = frozenset({os.path.dirname(__file__), str(Path(__file__).resolve().parent)})
 
 
@@ -96,6 +111,8 @@ class LambdaRuntime:
         self._worker: threading.Thread | None = None
         self._patches: list[tuple[Any, str, Any]] = []
         self._code_dirs: dict[str, Path] = {}
+        self._handlers: dict[tuple[str, str], Handler] = {}
+        self._import_lock = threading.RLock()
 
     # -- public API
     def stand_in(self, function: str, handler: Handler) -> None:
@@ -153,6 +170,7 @@ class LambdaRuntime:
                     sys.path.remove(str(directory))
                 shutil.rmtree(directory, ignore_errors=True)
             self._code_dirs.clear()
+            self._handlers.clear()
 
     # -- internals
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
@@ -166,30 +184,56 @@ class LambdaRuntime:
         for key, stand_in in self._stand_ins.items():
             if key in function.function_name or key == function.function_arn:
                 return stand_in
-        self._put_code_on_path(function)
-        module_name, _, attribute = function.handler.rpartition(".")
-        module = importlib.import_module(module_name)
-        handler: Handler = getattr(module, attribute)
+        return self.resolve(function)
+
+    def resolve(self, function: Any) -> Handler:
+        """The handler a moto function names, imported from its deployed code (raises what the import raises).
+
+        A top-level handler module of the function's own code (``index.handler`` from
+        ``Code.from_inline``, ``orders.handler`` from an asset folder) is loaded from that code
+        under a private module name, so that two functions whose modules share a name (every inline
+        function's is ``index``) each run their own; a dotted module (``sfn_breaker.lambdas....``)
+        is imported as usual.
+        """
+        key = (function.code_sha_256 or "", function.handler)
+        handler = self._handlers.get(key)
+        if handler is not None:
+            return handler
+        with self._import_lock:
+            directory = self._put_code_on_path(function)
+            module_name, _, attribute = function.handler.rpartition(".")
+            own_file = directory / f"{module_name}.py" if directory is not None and "." not in module_name else None
+            if own_file is not None and own_file.is_file():
+                module = _load_module(
+                    own_file, f"_breaker_code_{key[0][:16].replace('/', '_').replace('+', '_')}_{module_name}"
+                )
+            else:
+                module = importlib.import_module(module_name)
+            handler = getattr(module, attribute)
+            self._handlers[key] = handler
         return handler
 
-    def _put_code_on_path(self, function: Any) -> None:
+    def _put_code_on_path(self, function: Any) -> Path | None:
         """Make the function's deployed code importable: its zip, unpacked once, goes on sys.path.
 
         It is appended, so a module that is already importable (this project's own packages)
-        is the one that runs; code only the deployed zip holds, such as the demo service, is
-        found in the zip.
+        is the one that runs; code only the deployed zip holds, such as the demo service or a
+        user's own service, is found in the zip.
         """
         sha = function.code_sha_256
-        if not sha or sha in self._code_dirs:
-            return
+        if not sha:
+            return None
+        if sha in self._code_dirs:
+            return self._code_dirs[sha]
         with self._lock:
             if sha in self._code_dirs:
-                return
+                return self._code_dirs[sha]
             directory = Path(tempfile.mkdtemp(prefix="breaker-code-"))
             with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
                 archive.extractall(directory)
             self._code_dirs[sha] = directory
             sys.path.append(str(directory))
+            return directory
 
     def _invoke(self, backend: Any, function_name: str, body: Any, response_headers: Any) -> bytes:
         function = self._function(backend, function_name)

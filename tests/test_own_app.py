@@ -1,0 +1,253 @@
+"""A user's own CDK app on the emulator: ``breaker local up --app/--assembly/--stack`` and
+``LocalBreaker(app=..., assembly=...)``, and the one-line errors for what the app gets wrong.
+
+The app is the quick start's (docs/quickstart.md), synthesized once for the module with this
+environment's Python; the error cases change a copy of its assembly, or hand-write a small one.
+The quick start as a whole, from the wheel and the CDK CLI, is run by ``tests/test_packaging.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from sfn_breaker.cli.app import EXIT_USAGE, app
+from sfn_breaker.local import LocalBreaker
+from sfn_breaker.local.assembly import Assembly, choose_stack
+from tests.local_fixtures import quiet_functions
+from tests.test_packaging import quickstart_files
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def user_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quick start's app folder, with its cloud assembly synthesized into cdk.out."""
+    folder = tmp_path_factory.mktemp("orders")
+    for path, text in quickstart_files().items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
+    env = {**os.environ, "CDK_OUTDIR": str(folder / "cdk.out"), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    # As the CDK CLI runs an app: with version reporting, which adds AWS::CDK::Metadata
+    env["CDK_CONTEXT_JSON"] = json.dumps({"aws:cdk:version-reporting": True})
+    subprocess.run([sys.executable, "app.py"], cwd=folder, env=env, check=True, capture_output=True)
+    return folder
+
+
+@pytest.fixture
+def assembly_copy(user_app: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "cdk.out"
+    shutil.copytree(user_app / "cdk.out", copy)
+    return copy
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield {"BREAKER_STATE_DIR": str(tmp_path / "state")}
+    from sfn_breaker.local.background import stop_background
+
+    stop_background(tmp_path / "state" / "local.json")
+
+
+def local_up(*args: str, env: dict[str, str]) -> Result:
+    return runner.invoke(app, ["local", "up", *args], env=env)
+
+
+def assert_one_line_usage_error(result: Result, *fragments: str) -> None:
+    output = result.output.strip()
+    assert result.exit_code == EXIT_USAGE, output
+    assert "Traceback" not in output
+    assert len(output.splitlines()) == 1, output
+    assert output.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in output
+
+
+def write_assembly(directory: Path, stacks: dict[str, dict[str, Any]]) -> Path:
+    """A minimal cloud assembly: a manifest naming ``stacks`` and their templates."""
+    directory.mkdir(parents=True)
+    artifacts = {
+        name: {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{name}.template.json"}}
+        for name in stacks
+    }
+    (directory / "manifest.json").write_text(json.dumps({"version": "40.0.0", "artifacts": artifacts}))
+    for name, template in stacks.items():
+        (directory / f"{name}.template.json").write_text(json.dumps(template))
+    return directory
+
+
+PLAIN_FUNCTION = {
+    "Type": "AWS::Lambda::Function",
+    "Properties": {"Handler": "index.handler", "Runtime": "python3.13", "Code": {"ZipFile": "x"}, "Role": "r"},
+}
+
+
+# -- the user's stack runs -------------------------------------------------------------------------
+
+
+def test_a_users_assembly_deploys_and_its_own_services_answer(user_app: Path) -> None:
+    # GIVEN the quick start's synthesized app (it has AWS::CDK::Metadata, which moto listed
+    # without a LogicalResourceId: the KeyError)
+    assembly = Assembly(user_app / "cdk.out", "Orders")
+    assert choose_stack(user_app / "cdk.out") == assembly
+    assert any(r["Type"] == "AWS::CDK::Metadata" for r in assembly.template["Resources"].values())
+
+    # WHEN it runs on the emulator
+    with quiet_functions(), LocalBreaker(assembly=assembly) as local:
+        client = local.client()
+        orders = client.call("orders", {"id": 7})
+        inventory = client.call("inventory", {"item": "tea"})
+        calls = [invocation.function_name for invocation in local.runtime.invocations]
+
+    # THEN the user's own handlers answered, each once
+    assert orders == {"order": 7, "status": "accepted"}
+    assert inventory == {"item": "tea", "stock": 3}
+    assert sum("OrdersFunction" in name for name in calls) == 1
+    assert sum("InventoryFunction" in name for name in calls) == 1
+
+
+def test_two_inline_functions_each_run_their_own_index_module(tmp_path: Path) -> None:
+    # GIVEN an app whose two services are inline code, both index.handler
+    (tmp_path / "app.py").write_text(
+        """\
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from sfn_breaker.cdk import CircuitBreaker, ProtectedService
+
+app = cdk.App()
+stack = cdk.Stack(app, "Inline")
+functions = {
+    name: lambda_.Function(
+        stack, name.title(), runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler",
+        code=lambda_.Code.from_inline(f"def handler(event, context):\\n    return {{'from': '{name}'}}"),
+    )
+    for name in ("orders", "inventory")
+}
+breaker = CircuitBreaker(stack, "Breaker", services={n: ProtectedService(function=f) for n, f in functions.items()})
+cdk.CfnOutput(stack, "StateMachineArn", value=breaker.state_machine.state_machine_arn)
+cdk.CfnOutput(stack, "TableName", value=breaker.table.table_name)
+app.synth()
+"""
+    )
+    # WHEN LocalBreaker synthesizes and runs it
+    with quiet_functions(), LocalBreaker(app=f"{sys.executable} app.py", app_dir=tmp_path) as local:
+        client = local.client()
+        answers = {name: client.call(name, {}) for name in ("orders", "inventory")}
+
+    # THEN each service ran its own code
+    assert answers == {"orders": {"from": "orders"}, "inventory": {"from": "inventory"}}
+
+
+# -- what the app gets wrong: one line, exit 2 ------------------------------------------------------
+
+
+def test_no_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: dict[str, str]) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert_one_line_usage_error(local_up("--stack", "Orders", env=state_dir), "no CDK app", "--app")
+
+
+def test_an_app_that_fails_to_synthesize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: dict[str, str]
+) -> None:
+    (tmp_path / "app.py").write_text("raise RuntimeError('ORDERS_TABLE is not set')\n")
+    monkeypatch.chdir(tmp_path)
+
+    result = local_up("--app", f"{sys.executable} app.py", env=state_dir)
+
+    assert_one_line_usage_error(result, "failed to synthesize (exit 1)", "RuntimeError: ORDERS_TABLE is not set")
+
+
+def test_a_stack_without_a_circuit_breaker(tmp_path: Path, state_dir: dict[str, str]) -> None:
+    assembly = write_assembly(tmp_path / "cdk.out", {"Plain": {"Resources": {"Fn": PLAIN_FUNCTION}}})
+
+    result = local_up("--assembly", str(assembly), env=state_dir)
+
+    assert_one_line_usage_error(result, "stack Plain has no CircuitBreaker construct")
+
+
+def test_several_stacks_and_no_stack_chosen(tmp_path: Path, state_dir: dict[str, str]) -> None:
+    template = {"Resources": {"Fn": PLAIN_FUNCTION}}
+    assembly = write_assembly(tmp_path / "cdk.out", {"Orders": template, "Billing": template})
+
+    result = local_up("--assembly", str(assembly), env=state_dir)
+
+    assert_one_line_usage_error(result, "several stacks (Billing, Orders)", "--stack")
+
+
+def test_a_stack_that_is_not_in_the_app(assembly_copy: Path, state_dir: dict[str, str]) -> None:
+    result = local_up("--assembly", str(assembly_copy), "--stack", "Billing", env=state_dir)
+
+    assert_one_line_usage_error(result, "no stack 'Billing'", "Orders")
+
+
+def _orders_asset(assembly: Path) -> Path:
+    (orders,) = [path for path in assembly.glob("asset.*/orders.py")]
+    return orders
+
+
+def test_a_handler_that_cannot_be_imported(assembly_copy: Path, state_dir: dict[str, str]) -> None:
+    # GIVEN the orders service imports a module its asset does not hold
+    orders = _orders_asset(assembly_copy)
+    orders.write_text("import orders_db\n\n" + orders.read_text())
+
+    result = local_up("--assembly", str(assembly_copy), "--stack", "Orders", env=state_dir)
+
+    assert_one_line_usage_error(
+        result, "function OrdersFunction", "'orders.handler'", "ModuleNotFoundError: No module named 'orders_db'"
+    )
+
+
+def test_a_service_that_is_not_python(assembly_copy: Path, state_dir: dict[str, str]) -> None:
+    # GIVEN the orders service runs on Node.js
+    template_file = assembly_copy / "Orders.template.json"
+    template = json.loads(template_file.read_text())
+    (logical_id,) = [
+        k
+        for k in template["Resources"]
+        if k.startswith("OrdersFunction") and template["Resources"][k]["Type"] == "AWS::Lambda::Function"
+    ]
+    template["Resources"][logical_id]["Properties"]["Runtime"] = "nodejs20.x"
+    template_file.write_text(json.dumps(template))
+
+    result = local_up("--assembly", str(assembly_copy), env=state_dir)
+
+    assert_one_line_usage_error(result, f"function {logical_id}", "nodejs20.x", "only Python handlers run in-process")
+
+
+def test_local_breaker_names_the_same_errors(assembly_copy: Path) -> None:
+    from sfn_breaker.local.assembly import AppError
+
+    orders = _orders_asset(assembly_copy)
+    orders.write_text("import orders_db\n")
+
+    with pytest.raises(AppError, match=r"'orders\.handler' cannot be imported"):
+        LocalBreaker(assembly=Assembly(assembly_copy, "Orders")).start()
+
+
+# -- the pytest plugin -----------------------------------------------------------------------------
+
+
+def test_the_pytest_plugin_imports_nothing_heavy() -> None:
+    code = "import sys, sfn_breaker.pytest_plugin; print(sorted(m for m in ('moto', 'aws_cdk', 'boto3') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip() == "[]"
+
+
+def test_the_plugins_fixtures_name_the_extra_they_need(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sfn_breaker.pytest_plugin import require_local_extra
+
+    monkeypatch.setitem(sys.modules, "moto", None)  # as if the local extra were not installed
+
+    with pytest.raises(pytest.UsageError, match=r'pip install "sfn-breaker\[local\]" \(moto is missing\)'):
+        require_local_extra()
