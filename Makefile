@@ -27,7 +27,7 @@ demo: setup ## the main job: the outage story, locally when no AWS account is co
 test: setup ## lint, types, and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design
+	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design bench/scale
 	$(BIN)/pytest
 
 bench: setup ## on demand: the outage benchmark, four strategies on the emulator (about 5 minutes); writes bench-output/
