@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.scale.throttling import ThrottledItems
 from infra.workflow import circuit_keys
 from sfn_breaker.core import model
 from sfn_breaker.core.store import CircuitStore
@@ -150,3 +151,31 @@ def test_an_outage_opens_every_shard_and_a_probe_closes_them(sharded: Breaker, d
     assert probe.status == "SUCCEEDED" and "CloseCircuit" in probe.states()
     sharded.runtime.settle()
     assert sharded.item() is None and sharded.shards() == {}
+
+
+# --------------------------------------------------------------------------- the per-item ceiling
+
+
+@pytest.mark.parametrize(("variant", "read_shards"), [("fast", 1), ("fast_sharded", READ_SHARDS)])
+def test_a_per_item_read_limit_caps_reads_at_k_times_the_limit(
+    assemblies: dict[str, Assembly],
+    service: ScriptedService,
+    draws: list[tuple[int, int]],
+    variant: str,
+    read_shards: int,
+) -> None:
+    """Each item serves BURST reads and then throttles (a token bucket per key, its clock frozen):
+    the circuit's reads served are BURST x K, as the model says, and every call still ends."""
+    burst = 2
+    keys = frozenset(model.shard_keys("payment", read_shards))
+    calls = 2 * (READ_SHARDS + 1)
+    with (
+        breaker_on(assemblies[variant], service, read_shards) as deployed,
+        ThrottledItems(keys, reads_per_second=burst, clock=lambda: 0.0).installed() as limit,
+    ):
+        results = [deployed.call({}) for _ in range(calls)]
+
+    served, throttled = limit.reads()
+    assert served == burst * read_shards  # the ceiling: K items, each its own limit
+    assert {key: limit.served["get_item", key] for key in keys} == dict.fromkeys(keys, burst)
+    assert throttled > 0 and len(results) == calls and {r.status for r in results} == {"SUCCEEDED"}  # policy: call

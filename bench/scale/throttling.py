@@ -75,6 +75,8 @@ class ThrottledItems:
     reads_per_second: float | None = None
     """A token bucket per key for reads (burst: one second's worth), instead of ``read_rate``."""
     seed: int = 21
+    clock: Any = time.monotonic
+    """The token buckets' clock (a test freezes it: each key then serves exactly its burst)."""
     served: Counter[tuple[str, str]] = field(default_factory=Counter)
     throttled: Counter[tuple[str, str]] = field(default_factory=Counter)
 
@@ -101,7 +103,9 @@ class ThrottledItems:
         with self._lock:
             if operation == "get_item":
                 if self.reads_per_second is not None:
-                    bucket = self._buckets.setdefault(key, TokenBucket(self.reads_per_second, self.reads_per_second))
+                    bucket = self._buckets.setdefault(
+                        key, TokenBucket(self.reads_per_second, max(1.0, self.reads_per_second), self.clock)
+                    )
                     refused = not bucket.take()
                 else:
                     refused = self._random.random() < self.read_rate
