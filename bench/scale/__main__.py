@@ -52,6 +52,10 @@ def scenarios(concurrency: float = 1000) -> list[tuple[str, Load]]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--concurrency", type=float, default=AWS_LIMITS["express_concurrency"].value)
+    parser.add_argument("--emulator", action="store_true", help="also measure the read ceiling on the emulator")
+    parser.add_argument("--reads-per-second", type=float, default=1.0, help="the emulator's per-item read limit")
+    parser.add_argument("--callers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     print("## The AWS figures\n")
     print(limits_table())
@@ -59,6 +63,17 @@ def main() -> None:
     print(ceilings_table(scenarios(args.concurrency)))
     print("\n## Ceilings per service, Express concurrency not binding (raised)\n")
     print(ceilings_table(scenarios(1e9)))
+    if args.emulator:
+        from bench.scale.ceiling import measure, report
+
+        runs = [
+            measure(k, reads_per_second=args.reads_per_second, callers=args.callers, seconds=args.seconds)
+            for k in (1, 8)
+        ]
+        print(f"\n## On the emulator: {args.callers} callers for {args.seconds:g} s, per-item read limit\n")
+        print(report(runs))
+        for run in runs:
+            print(f"\nK={run.read_shards}: reads served by key: {run.served_by_key}")
 
 
 if __name__ == "__main__":
