@@ -38,7 +38,7 @@ demo: setup ## the main job: the outage story, locally when no AWS account is co
 test: setup ## lint, types, the documentation's strict build, and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design
+	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design bench/scale
 	$(MAKE) --no-print-directory docs
 	$(BIN)/pytest
 

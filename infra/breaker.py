@@ -135,6 +135,7 @@ class CircuitBreaker(Construct):
             powertools_layer_version=powertools_layer_version,
             encryption_key=encryption_key,
             metrics_namespace=metrics_namespace,
+            read_shards={name: s.read_shards for name, s in self.settings_by_service.items() if s.read_shards > 1},
         )
         self.record_failure_function = functions.record_failure
         self.claim_probe_function = functions.claim_probe

@@ -6,6 +6,9 @@ table actions it needs, its own log group, X-Ray tracing, and AWS's public Power
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
@@ -42,11 +45,14 @@ class BreakerFunctions(Construct):
         powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
         encryption_key: kms.IKey | None = None,
         metrics_namespace: str = METRICS_NAMESPACE,
+        read_shards: Mapping[str, int] | None = None,
     ) -> None:
         """
         :param encryption_key: the table's customer-managed key, if any: each function may use it
             to read and write items (and StreamMirror to read the stream), nothing more.
         :param metrics_namespace: the CloudWatch namespace of the functions' EMF metrics.
+        :param read_shards: each service with read shards (more than 1) and how many: StreamMirror
+            keeps them in step with the base item, and may write and delete items for that.
         """
         super().__init__(scope, construct_id)
         self._table = table
@@ -81,6 +87,11 @@ class BreakerFunctions(Construct):
             "Circuit breaker: keeps OpenUntil in step with ExpiryTimeStamp and logs state changes",
         )
         table.grant(self.stream_mirror, "dynamodb:UpdateItem")
+        # Always set (``{}``: none), so that no value is ever inherited where functions share an
+        # environment (the emulator runs every function in one process).
+        self.stream_mirror.add_environment("READ_SHARDS", json.dumps(dict(sorted((read_shards or {}).items()))))
+        if read_shards:
+            table.grant(self.stream_mirror, "dynamodb:PutItem", "dynamodb:DeleteItem")
         self.stream_mirror.add_event_source(
             event_sources.DynamoEventSource(
                 table,

@@ -26,6 +26,8 @@ STORE_FAULT_POLICIES = ("call", "fail_fast")
 
 #: A static fallback answer is written into the workflow definition: keep it small.
 MAX_FALLBACK_RESPONSE_BYTES = 32 * 1024
+#: Read shards per circuit: each is one more item StreamMirror writes on a change of state.
+MAX_READ_SHARDS = 32
 #: Step Functions' limit on an error name.
 MAX_ERROR_NAME_CHARS = 256
 
@@ -79,6 +81,9 @@ class BreakerSettings:
     """A JSON answer given in place of the service while its circuit is open (``None``: none)."""
     fallback_on_failure: bool = False
     """Also answer with the fallback when the call failed on every attempt."""
+    read_shards: int = 1
+    """Items the circuit is kept on for reading (1: off): each call reads one of them at random,
+    so a hot service's reads spread over several partitions. See docs/scale.md."""
 
     def __post_init__(self) -> None:
         _require(self.open_duration_seconds >= 1, "open_duration_seconds must be at least 1")
@@ -103,6 +108,7 @@ class BreakerSettings:
             f"store_fault_policy must be one of {', '.join(STORE_FAULT_POLICIES)}",
         )
         _require(1 <= self.success_threshold <= 10, "success_threshold must be from 1 to 10")
+        _require(1 <= self.read_shards <= MAX_READ_SHARDS, f"read_shards must be from 1 (off) to {MAX_READ_SHARDS}")
         _require(0 <= self.failed_attempts_threshold <= 1000, "failed_attempts_threshold must be from 0 (off) to 1000")
         _require(0 <= self.slow_start_seconds <= 3600, "slow_start_seconds must be from 0 (off) to 3600")
         for name in self.ignored_errors:

@@ -19,6 +19,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from sfn_breaker.core.model import shard_keys
+
 from . import assets, nag
 from .settings import BreakerSettings, SettingsError
 
@@ -142,7 +144,9 @@ def routed_definition(
         states[state_name] = {
             "Type": "Pass",
             "Comment": f"Settings of service '{name}'",
-            "Result": service_config(settings, function_arn=f"${{{placeholders[name]}}}", fallback_arn=fallback_arn),
+            "Result": service_config(
+                settings, function_arn=f"${{{placeholders[name]}}}", fallback_arn=fallback_arn, service=name
+            ),
             "ResultPath": "$.Service",
             "Next": "GetCircuitStatus",
         }
@@ -154,7 +158,17 @@ def fallback_placeholder(service_placeholder: str) -> str:
     return f"Fallback{service_placeholder}"
 
 
-def service_config(settings: BreakerSettings, *, function_arn: str, fallback_arn: str | None = None) -> dict[str, Any]:
+def circuit_keys(read_shards: int, *, service: str) -> list[str]:
+    """The keys GetCircuitStatus picks from with ``States.MathRandom(0, ReadShards)``: the circuit's
+    items (``shard_keys``), then the base item once more, so that an index of ``ReadShards`` is
+    valid whether the draw's end is inclusive (moto draws with ``randint``) or exclusive."""
+    keys = shard_keys(service, read_shards)
+    return [*keys, keys[0]]
+
+
+def service_config(
+    settings: BreakerSettings, *, function_arn: str, fallback_arn: str | None = None, service: str
+) -> dict[str, Any]:
     """What the workflow needs to know about one service, as it sees it under ``$.Service``."""
     if fallback_arn is not None and settings.fallback_response is not None:
         raise SettingsError("a service has either a fallback function or a fallback_response, not both")
@@ -169,6 +183,8 @@ def service_config(settings: BreakerSettings, *, function_arn: str, fallback_arn
         "Retries": settings.max_attempts - 1,
         "RetryDelaysSeconds": settings.retry_delays(),
         "StoreFaultPolicy": settings.store_fault_policy.upper(),
+        "ReadShards": settings.read_shards,
+        "CircuitKeys": circuit_keys(settings.read_shards, service=service),
         "IgnoredErrors": list(settings.ignored_errors),
         "Fallback": fallback,
         "Policy": {

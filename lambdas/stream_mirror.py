@@ -5,10 +5,18 @@ operator's plain DynamoDB write, and TTL's deletions. The workflow reads only ``
 (it has no numeric clock), so an operator who writes only ``ExpiryTimeStamp`` is honoured as soon
 as this function has written the mirror, about a second later. Its own writes come back through
 the stream and find nothing to do, so it never loops.
+
+For a service with read shards (``READ_SHARDS``, ``{"payment": 8}``, set by the construct), it
+also copies every change of what the workflow reads from the base item to the shards
+``payment#1`` to ``payment#7`` (or deletes them), so that every writer (the breaker's own, the CLI,
+an operator's console) writes one item and the shards follow within the stream's delay. Records
+of the shards themselves are ignored.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,11 +54,39 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"Synced": synced}
 
 
+def read_shards() -> dict[str, int]:
+    """Each sharded service's number of read shards, from the construct."""
+    shards: dict[str, int] = json.loads(os.environ.get("READ_SHARDS") or "{}")
+    return shards
+
+
 def handle_record(record: dict[str, Any]) -> int:
     keys = _image(record, "Keys") or {}
     service = str(keys.get(model.KEY, "?"))
+    if model.is_shard_key(service):
+        return 0  # a read shard's own write: a copy, not a change of any circuit
     old, new = _image(record, "OldImage"), _image(record, "NewImage")
-    if record.get("eventName") == "REMOVE" or new is None:
+    removed = record.get("eventName") == "REMOVE" or new is None
+    synced = _fan_out(service, old, None if removed else new)
+    return synced + _handle_base(service, old, None if removed else new, record)
+
+
+def _fan_out(service: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
+    """Copy what the workflow reads to the service's read shards, when it changed."""
+    shards = read_shards().get(service, 1)
+    if shards <= 1:
+        return 0
+    before, after = model.shard_view(old), model.shard_view(new)
+    if before == after:
+        return 0
+    shard_keys = model.shard_keys(service, shards)[1:]
+    circuit_store().write_shards(shard_keys, after)
+    logger.info("Read shards brought in step", extra={"circuit": service, "shards": len(shard_keys)})
+    return len(shard_keys)
+
+
+def _handle_base(service: str, old: dict[str, Any] | None, new: dict[str, Any] | None, record: dict[str, Any]) -> int:
+    if new is None:
         by_ttl = record.get("userIdentity", {}).get("principalId") == _TTL_PRINCIPAL
         logger.info(
             "Circuit item deleted: circuit closed",

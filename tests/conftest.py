@@ -15,6 +15,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,25 @@ TUNED_CONTEXT = {
         },
     }
 }
-CONTEXTS = {"default": None, "fast": FAST_CONTEXT, "tuned": TUNED_CONTEXT}
+#: Read sharding (docs/scale.md): the same settings with ``payment`` kept on READ_SHARDS items.
+#: The semantics and operator tests run on both and must see the same outcomes.
+READ_SHARDS = 4
+
+
+def sharded(context: dict[str, Any]) -> dict[str, Any]:
+    breaker = context["circuit-breaker"]
+    services = breaker.get("services", {})
+    payment = {**services.get("payment", {}), "readShards": READ_SHARDS}
+    return {"circuit-breaker": {**breaker, "services": {**services, "payment": payment}}}
+
+
+CONTEXTS = {
+    "default": None,
+    "fast": FAST_CONTEXT,
+    "tuned": TUNED_CONTEXT,
+    "fast_sharded": sharded(FAST_CONTEXT),
+    "tuned_sharded": sharded(TUNED_CONTEXT),
+}
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +121,12 @@ def fast_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
 def features_assembly(_assemblies: dict[str, Assembly]) -> Assembly:
     """``tests.feature_app``: one service per per-service feature (ignored errors, fallbacks, ...)."""
     return _assemblies["features"]
+
+
+@pytest.fixture(scope="session")
+def assemblies(_assemblies: dict[str, Assembly]) -> dict[str, Assembly]:
+    """Every variant by name (``CONTEXTS``), for tests parametrized over them."""
+    return _assemblies
 
 
 @pytest.fixture(scope="session")

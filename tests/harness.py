@@ -192,8 +192,14 @@ class Breaker:
         return item
 
     def items(self) -> list[dict[str, Any]]:
+        """Every circuit item (read shards, copies of a circuit, left out: see ``shards``)."""
         items: list[dict[str, Any]] = self.table.scan(ConsistentRead=True)["Items"]
-        return items
+        return [i for i in items if "#" not in i["ServiceName"]]
+
+    def shards(self, service: str = DEMO_SERVICE) -> dict[str, dict[str, Any]]:
+        """The read shards of ``service`` that exist (``payment#1``: item), for a sharded circuit."""
+        items: list[dict[str, Any]] = self.table.scan(ConsistentRead=True)["Items"]
+        return {i["ServiceName"]: i for i in items if i["ServiceName"].startswith(f"{service}#")}
 
     def operator_writes(self, item: dict[str, Any]) -> None:
         """A plain PutItem, as an operator would do from the console or CLI; then the stream settles."""

@@ -34,6 +34,8 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 DEFINITION = REPOSITORY / "statemachine" / "circuit_breaker.asl.json"
 TRANSITIONS = REPOSITORY / "sfn_breaker" / "core" / "transitions.py"
 READING = REPOSITORY / "sfn_breaker" / "core" / "reading.py"
+STREAM_MIRROR = REPOSITORY / "lambdas" / "stream_mirror.py"
+SCALE_TESTS = ("tests/test_scale_sharding.py", "tests/test_scale_throttling.py")
 WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
 RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
 FEATURE_TESTS = ("tests/test_workflow_features.py", "tests/test_workflow.py")
@@ -297,6 +299,39 @@ MUTATIONS = (
             "",
         ),
         RULE_TESTS,
+    ),
+    Mutation(
+        "the shard choice fixed at 0",
+        DEFINITION,
+        replace("States.MathRandom(0, $.Service.ReadShards)", "0"),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "a read shard never written",
+        STREAM_MIRROR,
+        replace("model.shard_keys(service, shards)[1:]", "model.shard_keys(service, shards)[2:]"),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "read shards never cleared when the circuit closes",
+        STREAM_MIRROR,
+        replace(
+            "    circuit_store().write_shards(shard_keys, after)\n",
+            "    if after is not None:\n        circuit_store().write_shards(shard_keys, after)\n",
+        ),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "a read shard's own stream record handled as a circuit",
+        STREAM_MIRROR,
+        replace("    if model.is_shard_key(service):\n        return 0", "    if False:\n        return 0"),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "a throttled circuit read not retried",
+        DEFINITION,
+        asl(lambda states: states["GetCircuitStatus"].pop("Retry")),
+        SCALE_TESTS,
     ),
 )
 

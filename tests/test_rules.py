@@ -207,7 +207,7 @@ def test_the_policy_the_lambdas_read_is_the_one_the_construct_writes() -> None:
         max_attempts=2,
         retry_interval_seconds=1,
     )
-    written = service_config(settings, function_arn="arn:x")["Policy"]
+    written = service_config(settings, function_arn="arn:x", service="payment")["Policy"]
 
     assert Policy.from_event(written) == Policy(
         open_duration_seconds=45,

@@ -85,6 +85,8 @@ def test_service_settings_come_from_the_defaults(default_assembly: Assembly) -> 
         "Retries": 2,
         "RetryDelaysSeconds": [1, 2],
         "StoreFaultPolicy": "CALL",
+        "ReadShards": 1,  # off: GetCircuitStatus reads the service's own item, as every writer writes it
+        "CircuitKeys": ["payment", "payment"],
         "IgnoredErrors": ["PaymentDeclined", "InvalidDemoRequest"],  # the demo stack's own
         "Fallback": {"Kind": "none", "OnFailure": False},
         "Policy": {
@@ -262,9 +264,10 @@ INTRINSICS_WITHIN_LIMITS = {
     "States.Array": "one constant element, [] (to compare the payload with)",
     "States.StringToJson": "the constant '[]', and a DynamoDB Number's digits",
     "States.ArrayContains": "compares the payload as a value: no input limit, no copy of the payload",
-    "States.ArrayGetItem": "the retry delays, indexed by the attempt count, which maxAttempts bounds",
+    "States.ArrayGetItem": "the retry delays, indexed by the attempt count, which maxAttempts bounds; "
+    "a service's circuit keys (readShards + 1 of them), indexed by a draw from 0 to readShards",
     "States.MathAdd": "the attempt count, far inside the 32-bit integers MathAdd takes",
-    "States.MathRandom": "1 to 100, for slow start's admission",
+    "States.MathRandom": "1 to 100, for slow start's admission; 0 to readShards (32 at most), for the shard read",
     "States.Format": "causes of Fail states; a service's error inside one is the cause Step Functions already capped",
     "States.JsonToString": "a caught service error ($.Failure) only, never the payload",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from unittest.mock import ANY
@@ -17,9 +18,22 @@ import pytest
 from sfn_breaker import contract
 from sfn_breaker.core import reading
 from sfn_breaker.local.assembly import Assembly
+from tests.conftest import READ_SHARDS
 from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
+from tests.sharding import breaker_on
 
 OPEN_SECONDS = 30  # conftest.FAST_CONTEXT
+
+
+@pytest.fixture(params=["fast", "fast_sharded"])
+def breaker(
+    request: pytest.FixtureRequest, assemblies: dict[str, Assembly], service: ScriptedService
+) -> Iterator[Breaker]:
+    """conftest's ``breaker`` (the fast settings), and the same with ``payment`` on READ_SHARDS
+    items (docs/scale.md): every test here, operators' writes included, must pass on both."""
+    read_shards = READ_SHARDS if request.param.endswith("_sharded") else 1
+    with breaker_on(assemblies[request.param], service, read_shards) as deployed:
+        yield deployed
 
 
 def open_until_of(item: dict[str, Any] | None) -> int:

@@ -330,6 +330,8 @@ def rolls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             pass
 
         def randint(self, start: int, end: int) -> int:
+            if (start, end) != (1, 100):
+                return start  # another draw (the read shard GetCircuitStatus picks): the first
             value = next(sequence)
             assert start <= value <= end
             drawn.append(value)

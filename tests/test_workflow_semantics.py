@@ -13,13 +13,29 @@ from typing import Any
 import pytest
 
 from sfn_breaker.local.assembly import Assembly
-from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
+from tests.conftest import READ_SHARDS
+from tests.harness import Breaker, ScriptedService, concurrently
+from tests.sharding import breaker_on
 
 
-@pytest.fixture
-def tuned(tuned_assembly: Assembly, service: ScriptedService) -> Iterator[Breaker]:
-    """conftest.TUNED_CONTEXT: threshold 2, growth 2.0, fail fast on store faults, 5 s timeout."""
-    with deployed_breaker(tuned_assembly, service) as deployed:
+@pytest.fixture(params=["tuned", "tuned_sharded"])
+def tuned(
+    request: pytest.FixtureRequest, assemblies: dict[str, Assembly], service: ScriptedService
+) -> Iterator[Breaker]:
+    """conftest.TUNED_CONTEXT: threshold 2, growth 2.0, fail fast on store faults, 5 s timeout;
+    and the same with ``payment`` on READ_SHARDS items: every test must pass on both."""
+    read_shards = READ_SHARDS if request.param.endswith("_sharded") else 1
+    with breaker_on(assemblies[request.param], service, read_shards) as deployed:
+        yield deployed
+
+
+@pytest.fixture(params=["fast", "fast_sharded"])
+def breaker(
+    request: pytest.FixtureRequest, assemblies: dict[str, Assembly], service: ScriptedService
+) -> Iterator[Breaker]:
+    """conftest's ``breaker`` (the fast settings), unsharded and sharded."""
+    read_shards = READ_SHARDS if request.param.endswith("_sharded") else 1
+    with breaker_on(assemblies[request.param], service, read_shards) as deployed:
         yield deployed
 
 
@@ -158,8 +174,9 @@ def test_a_forced_closed_circuit_survives_concurrent_failures(breaker: Breaker) 
     assert breaker.service_calls() == 30
 
 
+@pytest.mark.parametrize("variant", ["fast", "fast_sharded"])
 def test_an_operator_write_during_concurrent_failures_is_never_overwritten(
-    fast_assembly: Assembly, monkeypatch: pytest.MonkeyPatch
+    assemblies: dict[str, Assembly], variant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sfn_breaker.lambdas.record_failure as record_failure
 
@@ -170,7 +187,8 @@ def test_an_operator_write_during_concurrent_failures_is_never_overwritten(
     decide = record_failure.on_failure
     one_at_a_time = threading.Lock()  # no other decision's write can land before the operator's
 
-    with deployed_breaker(fast_assembly, service) as deployed:
+    read_shards = READ_SHARDS if variant.endswith("_sharded") else 1
+    with breaker_on(assemblies[variant], service, read_shards) as deployed:
 
         def operator_writes_between_read_and_write(circuit: Any, now: float, policy: Any) -> Any:
             # The race itself: the first RecordFailure has read the circuit (closed) and decided to

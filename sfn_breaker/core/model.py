@@ -12,12 +12,16 @@ This is the operators' contract (README, "Operating circuits by hand"):
 workflow compares it with the clock that Step Functions gives it (an ISO string: JSONPath has no
 numeric clock). The breaker writes both together; when someone else writes only
 ``ExpiryTimeStamp``, the table's stream brings the mirror in step within about a second.
+
+A service with ``readShards`` K > 1 also has K-1 read shards, ``<service>#1`` to ``#K-1``: copies
+of the attributes the workflow reads, written only by StreamMirror from the base item.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 KEY = "ServiceName"
 EXPIRY = "ExpiryTimeStamp"
@@ -78,3 +82,32 @@ class CircuitView:
 
 class CorruptItemError(ValueError):
     """A CircuitStatus item that does not follow the documented format."""
+
+
+# --------------------------------------------------------------------------- read shards
+
+#: Joins a service's name and a shard's number in a shard item's key (``payment#3``). Service
+#: names cannot contain it, so a shard's key never names a service.
+SHARD_SEPARATOR = "#"
+#: What the workflow's GetCircuitStatus reads (its ProjectionExpression): all a shard holds.
+READ_ATTRIBUTES = (OPEN_UNTIL, FORCED, ADMIT_10, ADMIT_50)
+
+
+def shard_keys(service: str, read_shards: int) -> list[str]:
+    """The keys of a circuit's items: the base item (``service``, shard 0, which every writer
+    writes), then ``service#1`` to ``service#K-1`` (copies StreamMirror keeps for reading)."""
+    return [service, *(f"{service}{SHARD_SEPARATOR}{n}" for n in range(1, read_shards))]
+
+
+def is_shard_key(key: str) -> bool:
+    return SHARD_SEPARATOR in key
+
+
+def shard_view(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a read shard holds for the base ``item``: the attributes the workflow reads, or
+    ``None`` (no shard item) when the base has none of them, which the workflow reads as closed
+    exactly as it reads the base item then."""
+    if item is None:
+        return None
+    view = {name: item[name] for name in READ_ATTRIBUTES if name in item}
+    return view or None

@@ -133,13 +133,14 @@ class CircuitStore:
         return old
 
     def scan(self) -> list[dict[str, Any]]:
-        """Every circuit item (one per service that has one), for listings."""
+        """Every circuit item (one per service that has one, read shards left out), for listings."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"ConsistentRead": True}
         try:
             while True:
                 page = self.table.scan(**kwargs)
-                items.extend(page.get("Items", []))
+                # A read shard is a copy of its service's circuit, not a circuit.
+                items.extend(i for i in page.get("Items", []) if not model.is_shard_key(str(i.get(model.KEY, ""))))
                 if "LastEvaluatedKey" not in page:
                     return items
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -187,6 +188,18 @@ class CircuitStore:
                 return None  # changed again since; its own stream record will follow
             raise StoreError(f"could not update the mirror of {service!r}: {exc}") from exc
         return mirror
+
+    def write_shards(self, keys: list[str], view: Mapping[str, Any] | None) -> None:
+        """Make every read shard in ``keys`` hold ``view`` (``None``: no item). Unconditional: only
+        StreamMirror writes shards, in the order of the base item's stream records."""
+        try:
+            for key in keys:
+                if view is None:
+                    self.table.delete_item(Key={model.KEY: key})
+                else:
+                    self.table.put_item(Item={**view, model.KEY: key})
+        except ClientError as exc:
+            raise StoreError(f"could not write the read shards {keys}: {exc}") from exc
 
 
 def _unchanged_since(raw: Mapping[str, Any] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
