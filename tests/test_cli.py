@@ -565,7 +565,7 @@ def test_local_up_refuses_a_malformed_setting(tmp_path: Path) -> None:
             "retryIntervalSeconds, backoffRate, maxAttempts, maxRetryDelaySeconds, failureThreshold, "
             "failureWindowSeconds, halfOpenProbes, openDurationGrowth, maxOpenDurationSeconds, storeFaultPolicy, "
             "successThreshold, slowStartSeconds, failedAttemptsThreshold, ignoredErrors, fallbackResponse, "
-            "fallbackOnFailure\n",
+            "fallbackOnFailure, readShards\n",
         ),
         ("openDurationSeconds=0", "error: --setting: openDurationSeconds must be at least 1\n"),
         ("maxAttempts=many", "error: --setting: setting maxAttempts must be a whole number, not 'many'\n"),
