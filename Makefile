@@ -40,7 +40,7 @@ test: setup ## lint, types, the documentation's strict build, and the whole test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design bench/scale
 	$(MAKE) --no-print-directory docs
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 docs: setup ## the documentation site into site/; strict: a broken link or a page missing from nav fails
 	$(BIN)/mkdocs build --strict --quiet
