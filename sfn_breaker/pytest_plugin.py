@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from sfn_breaker.client import BreakerClient
     from sfn_breaker.local.breaker import LocalBreaker
 
-LOCAL_EXTRA = 'the breaker fixtures need the emulator: pip install "sfn-breaker[local]"'
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("breaker_app", "the CDK app command for breaker_emulator (default: cdk.json's app)", default=None)
@@ -34,14 +32,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def require_local_extra() -> None:
-    """Fail with the install command when the ``local`` extra (moto, the CDK, Powertools) is missing."""
-    import importlib
+    """Fail with the install command when the ``local`` extra (moto, the CDK, Powertools) is
+    missing, in the words every other part of the package uses (``sfn_breaker.extras``)."""
+    from sfn_breaker.extras import EMULATOR_MODULES, first_missing, missing_extra_message
 
-    for module in ("moto", "aws_cdk", "aws_lambda_powertools"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError:
-            raise pytest.UsageError(f"{LOCAL_EXTRA} ({module} is missing)") from None
+    module = first_missing(EMULATOR_MODULES)
+    if module is not None:
+        raise pytest.UsageError(missing_extra_message("the breaker_emulator fixture", "local", module))
 
 
 @pytest.fixture(scope="session")

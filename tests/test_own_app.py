@@ -249,5 +249,8 @@ def test_the_plugins_fixtures_name_the_extra_they_need(monkeypatch: pytest.Monke
 
     monkeypatch.setitem(sys.modules, "moto", None)  # as if the local extra were not installed
 
-    with pytest.raises(pytest.UsageError, match=r'pip install "sfn-breaker\[local\]" \(moto is missing\)'):
+    with pytest.raises(
+        pytest.UsageError,
+        match=r'^the breaker_emulator fixture needs the local extra \(moto is not installed\): pip install "sfn-breaker\[local\]"$',
+    ):
         require_local_extra()
