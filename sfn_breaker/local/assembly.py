@@ -57,22 +57,27 @@ def merge_context(base: Mapping[str, Any], overrides: Mapping[str, Any] | None) 
     return context
 
 
-def start_synth(
-    outdir: Path, context: Mapping[str, Any] | None = None, app_module: str = DEMO_APP_MODULE
-) -> subprocess.Popen[str]:
-    """Start the demo app (or another app module) writing an assembly to ``outdir``;
-    ``finish_synth`` waits for it."""
+def synth_environment(outdir: Path, context: Mapping[str, Any] | None) -> dict[str, str]:
+    """What ``cdk synth`` gives an app: its context in ``CDK_CONTEXT_JSON`` and ``CDK_OUTDIR``
+    (created here) for the assembly."""
     outdir.mkdir(parents=True, exist_ok=True)
-    env = {
+    return {
         **os.environ,
         "CDK_OUTDIR": str(outdir),
         "CDK_CONTEXT_JSON": json.dumps(dict(context or {})),
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
+
+
+def start_synth(
+    outdir: Path, context: Mapping[str, Any] | None = None, app_module: str = DEMO_APP_MODULE
+) -> subprocess.Popen[str]:
+    """Start the demo app (or another app module) writing an assembly to ``outdir``;
+    ``finish_synth`` waits for it."""
     return subprocess.Popen(
         [sys.executable, "-m", app_module],
         cwd=outdir,
-        env=env,
+        env=synth_environment(outdir, context),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,33 +107,29 @@ class AppError(ValueError):
     """A user's CDK app or cloud assembly cannot be run on the emulator; the message is one line."""
 
 
-def app_from_cdk_json(app_dir: Path) -> str | None:
-    """The ``app`` command of ``app_dir/cdk.json``, as ``cdk synth`` runs it (``None``: no cdk.json or no app)."""
+def _cdk_json(app_dir: Path) -> dict[str, Any]:
+    """``app_dir/cdk.json``, parsed (empty when there is none)."""
     path = app_dir / "cdk.json"
     if not path.is_file():
-        return None
+        return {}
     try:
-        app = json.loads(path.read_text()).get("app")
+        parsed = json.loads(path.read_text())
     except ValueError as exc:
         raise AppError(f"{path} is not JSON: {exc}") from None
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def app_from_cdk_json(app_dir: Path) -> str | None:
+    """The ``app`` command of ``app_dir/cdk.json``, as ``cdk synth`` runs it (``None``: no cdk.json or no app)."""
+    app = _cdk_json(app_dir).get("app")
     return app if isinstance(app, str) and app.strip() else None
 
 
 def synth_app(app: str, app_dir: Path, outdir: Path) -> Path:
     """Run ``app`` (a shell command, as in cdk.json) in ``app_dir`` as ``cdk synth`` runs it: the
     context of ``app_dir/cdk.json`` in ``CDK_CONTEXT_JSON``, the assembly written to ``outdir``."""
-    context: dict[str, Any] = {}
-    cdk_json = app_dir / "cdk.json"
-    if cdk_json.is_file():
-        with_context = json.loads(cdk_json.read_text()).get("context")
-        context = with_context if isinstance(with_context, dict) else {}
-    outdir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(context),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-    }
+    context = _cdk_json(app_dir).get("context")
+    env = synth_environment(outdir, context if isinstance(context, dict) else None)
     result = subprocess.run(app, shell=True, cwd=app_dir, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = " | ".join(line.strip() for line in result.stderr.strip().splitlines()[-3:] if line.strip())
