@@ -29,19 +29,28 @@ from sfn_breaker.local.interpreter import INTERPRETER_FAILED, fingerprint
 from tests.conftest import FAST_CONTEXT
 from tests.local_fixtures import DEMO_SERVICE, service_calls
 
+BURST = 70
+#: Generous: an attempt takes milliseconds, a burst's slowest a few seconds on a loaded machine.
+ATTEMPT_TIMEOUT_SECONDS = 60
+#: Generous: a burst takes seconds; only a hang comes near this.
+BURST_TIMEOUT_SECONDS = 240
+
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[LocalBreaker]:
-    """The fast settings without the fleet's failed-attempts rule: a burst on an overloaded machine
-    times attempts out, and this module tests the emulator, not that rule (test_workflow does)."""
-    overrides = {"circuit-breaker": {**FAST_CONTEXT["circuit-breaker"], "failedAttemptsThreshold": 0}}
+    """The fast settings with a generous attempt timeout and without the fleet's failed-attempts
+    rule. This module tests the emulator, not timeouts or that rule (test_workflow does): with the
+    fast settings' 1 s, a burst of 70 parses on a loaded two-core machine (CI runs two test workers)
+    timed out all three attempts of one call, which then failed and opened the circuit."""
+    overrides = {
+        "circuit-breaker": {
+            **FAST_CONTEXT["circuit-breaker"],
+            "serviceTimeoutSeconds": ATTEMPT_TIMEOUT_SECONDS,
+            "failedAttemptsThreshold": 0,
+        }
+    }
     with LocalBreaker(context_overrides=overrides) as running:
         yield running
-
-
-BURST = 70
-#: Generous: a burst takes seconds; only a hang comes near this.
-BURST_TIMEOUT_SECONDS = 240
 
 
 def sfn_client(local: LocalBreaker) -> Any:
