@@ -2,7 +2,8 @@
 # (Python 3.11+, Node 22+ with npm), so `make demo` and `make test` are all a new user runs.
 # The CDK CLI and the AWS SDK for JavaScript support Node ^22 and ^24; with an older node,
 # `make setup` says so and installs Node 22 from the npm registry (the `node` package) into
-# node_modules/node/bin, which `make synth` and `make deploy` put first on PATH.
+# node_modules/node/bin, which every target that runs the CDK puts first on PATH (demo, test,
+# bench, mutation, synth, deploy): the CDK in Python runs on Node.js too, through jsii.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,6 +12,7 @@ CDK := node_modules/.bin/cdk
 NODE_MIN := 22
 NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 NODE_BIN := $(CURDIR)/node_modules/node/bin
+WITH_NODE := PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH"
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export NO_MKDOCS_2_WARNING := 1
 
@@ -33,14 +35,14 @@ $(CDK): package.json
 	touch $(CDK)
 
 demo: setup ## the main job: the outage story, locally when no AWS account is configured
-	$(BIN)/breaker demo
+	$(WITH_NODE) $(BIN)/breaker demo
 
 test: setup ## lint, types, the documentation's strict build, and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy lambdas infra sfn_breaker bench/outage bench/reference_design bench/scale
 	$(MAKE) --no-print-directory docs
-	$(BIN)/pytest -n 2
+	$(WITH_NODE) $(BIN)/pytest -n 2
 
 docs: setup ## the documentation site into site/; strict: a broken link or a page missing from nav fails
 	$(BIN)/mkdocs build --strict --quiet
@@ -54,17 +56,17 @@ dist: setup ## the sdist, and the wheel built from it, into dist/; checked as th
 
 bench: setup ## on demand: the outage benchmark, four strategies on the emulator (about 5 minutes); writes bench-output/
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
-	$(BIN)/python -m bench.outage
+	$(WITH_NODE) $(BIN)/python -m bench.outage
 
 mutation: setup ## on demand, not in CI: deliberate bugs in the workflow and the rules, each must fail a test
 	$(BIN)/pip install --quiet -e ".[dev,mutation]"
-	$(BIN)/python -m tests.mutation_check --mutmut
+	$(WITH_NODE) $(BIN)/python -m tests.mutation_check --mutmut
 
 synth: setup
-	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --quiet
+	$(WITH_NODE) $(CDK) synth --quiet
 
 deploy: setup
-	PATH="$(NODE_BIN):$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy
+	$(WITH_NODE) $(CDK) deploy
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out site dist .pytest_cache .mypy_cache .ruff_cache
