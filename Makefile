@@ -48,10 +48,12 @@ docs: setup ## the documentation site into site/; strict: a broken link or a pag
 	$(BIN)/mkdocs build --strict --quiet
 
 dist: setup ## the sdist, and the wheel built from it, into dist/; checked as the package index will show them
-	rm -rf dist
+	rm -rf dist sfn_breaker.egg-info  # a stale egg-info would carry an old file list into the sdist
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/python -c "import sys, zipfile; (w,) = sys.argv[1:]; \
 	  assert 'sfn_breaker/statemachine/circuit_breaker.asl.json' in zipfile.ZipFile(w).namelist(), 'no workflow in ' + w" dist/*.whl
+	$(BIN)/python -c "import sys, tarfile; (s,) = sys.argv[1:]; names = tarfile.open(s).getnames(); \
+	  assert any(n.endswith('/CHANGELOG.md') for n in names), 'no CHANGELOG.md in ' + s" dist/*.tar.gz
 	$(BIN)/twine check --strict dist/*
 
 bench: setup ## on demand: the outage benchmark, four strategies on the emulator (about 5 minutes); writes bench-output/
