@@ -1,15 +1,21 @@
 """DynamoDB throttling on chosen items of the emulator, and a burst of calls run through it.
 
-``ThrottledItems`` patches moto's DynamoDB API handler (``GetItem``, ``UpdateItem``, and the other
-writes for counting; the API, not the backend, whose writes read the item internally) so that requests on chosen keys fail with
+``ThrottledItems`` patches moto's DynamoDB API handler for every single-item operation the breaker
+makes (``GetItem``, ``PutItem``, ``UpdateItem``, ``DeleteItem``; the API, not the backend, whose
+writes read the item internally) so that requests on chosen keys fail with
 ``ProvisionedThroughputExceededException``, as AWS answers when one partition key is over its
-partition's limit. Every path reaches the same backend: the workflow's own ``dynamodb:getItem`` /
-``updateItem`` tasks (moto's interpreter calls them with retries off, as Step Functions' service
-integrations do) and the handlers' boto3 calls (which retry throttling as any AWS SDK does).
+partition's limit. Every reader and writer reaches the same handler: the workflow's own
+``getItem`` (GetCircuitStatus), ``updateItem`` (CountFailedAttempt) and ``deleteItem``
+(CloseCircuit) tasks, which moto's interpreter calls with retries off, as Step Functions' service
+integrations do; and the handlers' boto3 calls (RecordFailure's and ClaimProbe's consistent read and
+conditional PutItem or DeleteItem, StreamMirror's mirror update and shard writes, the CLI's and the
+clients' writes), which retry throttling as any AWS SDK does. The breaker makes no batch or
+transactional request on a circuit item (``Scan`` lists circuits and is never throttled here).
 
-A request is throttled either with a fixed probability (``read_rate`` / ``write_rate``, from a
-seeded generator) or by a token bucket per key (``reads_per_second``): the emulator's stand-in
-for a partition's limit.
+A request is throttled either with a fixed probability (``read_rate`` for GetItem, ``write_rate``
+for the writes, or a rate per operation in ``rates``; from a seeded generator), by a count
+(``refuse_first``: the first N requests of an operation on each key, then none), or for reads by a
+token bucket per key (``reads_per_second``): the emulator's stand-in for a partition's limit.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from moto.dynamodb.responses import DynamoHandler
 
 KEY_ATTRIBUTE = "ServiceName"
 WRITES = ("put_item", "update_item", "delete_item")
+OPERATIONS = ("get_item", *WRITES)
 
 
 class Throttled(DynamodbException):
@@ -72,6 +79,10 @@ class ThrottledItems:
     keys: frozenset[str]
     read_rate: float = 0.0
     write_rate: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)
+    """A refusal rate per operation (``put_item``: 0.5), over ``read_rate`` / ``write_rate``."""
+    refuse_first: dict[str, int] = field(default_factory=dict)
+    """Refuse the first N requests of an operation on each key (``put_item``: 3), then serve them."""
     reads_per_second: float | None = None
     """A token bucket per key for reads (burst: one second's worth), instead of ``read_rate``."""
     seed: int = 21
@@ -94,6 +105,10 @@ class ThrottledItems:
         pairs = [self._count(op, key) for op in WRITES]
         return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
+    def requests(self, operation: str, key: str | None = None) -> tuple[int, int]:
+        """(served, throttled) requests of one operation (``put_item``, ...)."""
+        return self._count(operation, key)
+
     def _count(self, operation: str, key: str | None) -> tuple[int, int]:
         with self._lock:
             keys = [key] if key is not None else sorted(self.keys)
@@ -101,25 +116,27 @@ class ThrottledItems:
 
     def _admit(self, operation: str, key: str) -> None:
         with self._lock:
-            if operation == "get_item":
-                if self.reads_per_second is not None:
-                    bucket = self._buckets.setdefault(
-                        key, TokenBucket(self.reads_per_second, max(1.0, self.reads_per_second), self.clock)
-                    )
-                    refused = not bucket.take()
-                else:
-                    refused = self._random.random() < self.read_rate
-            elif operation == "update_item":
-                refused = self._random.random() < self.write_rate
+            seen = self.served[operation, key] + self.throttled[operation, key]
+            if seen < self.refuse_first.get(operation, 0):
+                refused = True
+            elif operation == "get_item" and self.reads_per_second is not None:
+                bucket = self._buckets.setdefault(
+                    key, TokenBucket(self.reads_per_second, max(1.0, self.reads_per_second), self.clock)
+                )
+                refused = not bucket.take()
             else:
-                refused = False
+                default = self.read_rate if operation == "get_item" else self.write_rate
+                refused = self._random.random() < self.rates.get(operation, default)
             (self.throttled if refused else self.served)[operation, key] += 1
         if refused:
             raise Throttled(operation, key)
 
     @contextmanager
     def installed(self) -> Iterator[ThrottledItems]:
-        originals = {name: getattr(DynamoHandler, name) for name in ("get_item", *WRITES)}
+        unknown = sorted({*self.rates, *self.refuse_first} - set(OPERATIONS))
+        if unknown:
+            raise ValueError(f"ThrottledItems throttles {', '.join(OPERATIONS)}, not {', '.join(unknown)}")
+        originals = {name: getattr(DynamoHandler, name) for name in OPERATIONS}
 
         def wrap(name: str) -> Any:
             original = originals[name]
