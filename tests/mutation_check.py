@@ -328,6 +328,12 @@ MUTATIONS = (
         SCALE_TESTS,
     ),
     Mutation(
+        "a refused opening write not retried by the workflow",
+        DEFINITION,
+        asl(lambda states: states["RecordFailure"].pop("Retry")),
+        SCALE_TESTS,
+    ),
+    Mutation(
         "a throttled circuit read not retried",
         DEFINITION,
         asl(lambda states: states["GetCircuitStatus"].pop("Retry")),
