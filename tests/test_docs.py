@@ -1,10 +1,14 @@
 """What a newcomer reads: the front page (README.md, also the package's description on the index)
 and the documentation site (mkdocs.yml, docs/*.md). `make docs` builds the site in strict mode;
-these checks are the ones a build does not make, and they run without MkDocs."""
+most checks here are ones a build does not make, and run without MkDocs; one runs the Makefile's
+`docs` target on a copy of the site with a broken link, and it must fail."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -22,11 +26,19 @@ CHART_URL = "https://raw.githubusercontent.com/sfn-breaker/sfn-breaker/main/docs
 #: A Markdown link or image, `[text](target)` or `![alt](target)`, outside code.
 LINK = re.compile(r"(?P<image>!?)\[[^\]]*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", flags=re.MULTILINE | re.DOTALL)
+#: A file a page includes (pymdownx.snippets, base path: the repository's root): --8<-- "CHANGELOG.md"
+SNIPPET = re.compile(r'^--8<-- "(?P<path>[^"]+)"$', flags=re.MULTILINE)
+
+
+def page_text(path: Path) -> str:
+    """A page as the site renders it: the files it includes by snippet in place, so that their
+    links are read where they land (relative to the page, not to the included file)."""
+    return SNIPPET.sub(lambda m: (REPOSITORY / m["path"]).read_text(), path.read_text())
 
 
 def links(path: Path) -> list[tuple[bool, str]]:
     """(is an image, target) of every link in a Markdown file, code blocks and code spans left out."""
-    text = FENCE.sub("", path.read_text())
+    text = FENCE.sub("", page_text(path))
     text = re.sub(r"`[^`\n]*`", "", text)
     return [(bool(m["image"]), m["target"]) for m in LINK.finditer(text)]
 
@@ -70,6 +82,30 @@ def test_every_relative_link_in_the_docs_points_at_a_file_that_exists(page: Path
         target for _, target in links(page) if is_relative(target) and not (page.parent / target.split("#")[0]).exists()
     ]
     assert missing == []
+
+
+def test_the_docs_target_fails_on_any_warning(tmp_path: Path) -> None:
+    """`make docs` is the strict build CI runs: one warning must fail it. (With `--quiet`, MkDocs
+    raises its logger's level to ERROR, so the strict mode's warning counter never sees a warning
+    and a broken link built with exit code 0.)"""
+    for name in ("Makefile", "mkdocs.yml", "CHANGELOG.md", "pyproject.toml"):
+        shutil.copy(REPOSITORY / name, tmp_path / name)
+    shutil.copytree(DOCS, tmp_path / "docs")
+    page = tmp_path / "docs" / "settings.md"
+    page.write_text(page.read_text() + "\n[a page that is not there](no-such-page.md)\n")
+    bin_dir = Path(sys.executable).parent
+
+    # `-o setup`: the set-up is this test run's own environment, where MkDocs is installed
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", "setup", "docs", f"BIN={bin_dir}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "no-such-page.md" in result.stderr
 
 
 def test_every_page_is_in_the_nav() -> None:
