@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from importlib.metadata import version
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def test_the_front_page_shows_the_chart_and_links_to_the_benchmark_page() -> Non
     assert (True, CHART_URL) in targets
     assert (False, f"{DOCS_URL}benchmarks/") in targets
     assert (DOCS / "benchmark.png").is_file()  # what the chart's URL serves from main
+
+
+def test_the_sites_front_page_shows_the_benchmark_as_the_readme_does() -> None:
+    def benchmark_rows(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("| ") and "$" in line]
+
+    index = DOCS / "index.md"
+    assert len(benchmark_rows(README.read_text())) == 4
+    assert benchmark_rows(index.read_text()) == benchmark_rows(README.read_text())
+    assert (True, "benchmark.png") in links(index)  # the site serves docs/benchmark.png beside the page
+    assert (False, "benchmarks.md") in links(index)
 
 
 def test_the_front_page_has_no_relative_link_or_image() -> None:
@@ -121,3 +133,18 @@ def test_the_changelog_page_includes_the_changelog() -> None:
 
 def test_the_installed_version_is_the_one_version_source() -> None:
     assert version("sfn-breaker") == sfn_breaker.__version__
+
+
+def test_the_fastapi_handlers_in_the_docs_are_the_examples_own() -> None:
+    """docs/calling.md shows the example's exception handlers (what each outcome answers): each as
+    the file has it (where create_app indents them by four spaces), so the page cannot drift from it."""
+    example = (REPOSITORY / "examples" / "fastapi_app.py").read_text()
+    (snippet,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", (DOCS / "calling.md").read_text(), re.DOTALL)
+        if "@app.exception_handler" in block
+    ]
+    functions = [chunk for chunk in snippet.split("\n\n\n") if chunk.startswith("@app.exception_handler")]
+
+    assert len(functions) >= 2
+    assert [f.splitlines()[0] for f in functions if textwrap.indent(f.strip("\n"), "    ") not in example] == []
