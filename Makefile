@@ -44,8 +44,10 @@ test: setup ## lint, types, the documentation's strict build, and the whole test
 	$(MAKE) --no-print-directory docs
 	$(WITH_NODE) $(BIN)/pytest -n 2
 
+# Never with --quiet: MkDocs then raises its logger to ERROR, strict mode counts no warning, and a
+# broken link builds with exit code 0 (tests/test_docs.py checks that a warning fails this target).
 docs: setup ## the documentation site into site/; strict: a broken link or a page missing from nav fails
-	$(BIN)/mkdocs build --strict --quiet
+	$(BIN)/mkdocs build --strict
 
 dist: setup ## the sdist, and the wheel built from it, into dist/; checked as the package index will show them
 	rm -rf dist sfn_breaker.egg-info  # a stale egg-info would carry an old file list into the sdist

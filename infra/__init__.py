@@ -8,7 +8,8 @@ Modules: ``breaker`` (the ``CircuitBreaker`` construct), ``table``, ``functions`
 and ``monitoring`` (the constructs it is made of; ``metrics``: where each metric comes from,
 ``dashboard``), ``settings`` (settings, defaults and CDK context),
 ``assets`` (the workflow file and the Lambda code, found inside the package), ``nag`` (cdk-nag
-suppressions), and the demo: ``demo_stack`` and ``demo_app``.
+suppressions), and the demo: ``demo_stack`` and ``demo_app`` (with ``feature_flags``, those ``cdk init``
+writes).
 """
 
 from __future__ import annotations

@@ -13,15 +13,12 @@ from typing import Any
 import aws_cdk as cdk
 
 from .demo_stack import DemoStack
+from .feature_flags import RECOMMENDED_FEATURE_FLAGS
 
-#: The CDK feature flags the demo app is built with (in code, so that every way of running it
-#: produces the same template). The breaker's settings default to ``BreakerSettings()``.
-DEFAULT_CONTEXT: dict[str, Any] = {
-    "@aws-cdk/aws-lambda:recognizeLayerVersion": True,
-    "@aws-cdk/core:checkSecretUsage": True,
-    "@aws-cdk/aws-iam:minimizePolicies": True,
-    "@aws-cdk/core:target-partitions": ["aws", "aws-cn"],
-}
+#: The CDK context the demo app is built with: the feature flags ``cdk init`` writes (in code, so
+#: that every way of running it produces the same template, and ``cdk synth`` has no flag to warn
+#: about). The breaker's settings default to ``BreakerSettings()``.
+DEFAULT_CONTEXT: dict[str, Any] = dict(RECOMMENDED_FEATURE_FLAGS)
 
 
 def build() -> cdk.App:

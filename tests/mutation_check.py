@@ -39,6 +39,7 @@ SCALE_TESTS = ("tests/test_scale_sharding.py", "tests/test_scale_throttling.py")
 WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
 RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
 FEATURE_TESTS = ("tests/test_workflow_features.py", "tests/test_workflow.py")
+DEMO_APP = REPOSITORY / "infra" / "demo_app.py"
 
 
 class StaleMutation(RuntimeError):
@@ -338,6 +339,14 @@ MUTATIONS = (
         DEFINITION,
         asl(lambda states: states["GetCircuitStatus"].pop("Retry")),
         SCALE_TESTS,
+    ),
+    Mutation(
+        "the demo app without the feature flags cdk init writes (cdk synth warns)",
+        DEMO_APP,
+        replace(
+            "DEFAULT_CONTEXT: dict[str, Any] = dict(RECOMMENDED_FEATURE_FLAGS)", "DEFAULT_CONTEXT: dict[str, Any] = {}"
+        ),
+        ("tests/test_tooling.py",),
     ),
 )
 

@@ -4,6 +4,7 @@ as coroutines, and the thread pool they run on."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from sfn_breaker.client import AsyncBreakerClient, CircuitOpenError, InvalidRequestError, ServiceCallError
 from sfn_breaker.core.model import CircuitState
 from sfn_breaker.local import LocalBreaker
+from tests.harness import REPOSITORY
 from tests.local_fixtures import DEMO_SERVICE, service_calls
 
 # --------------------------------------------------------------------------- calling, reading and operating circuits
@@ -37,6 +39,31 @@ def test_the_async_client_has_every_path(local: LocalBreaker) -> None:
 
     asyncio.run(scenario())
     local.runtime.settle()
+
+
+def test_the_docs_async_example_runs_as_written(
+    local: LocalBreaker, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/calling.md's example, run as a script: it finds the emulator as a user's program does
+    (AWS_ENDPOINT_URL), and its three payments reach the service."""
+    (example,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", (REPOSITORY / "docs" / "calling.md").read_text(), re.DOTALL)
+        if "AsyncBreakerClient(max_workers=20)" in block
+    ]
+    for variable, value in {
+        "AWS_ENDPOINT_URL": local.endpoint_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    before = service_calls(local)
+
+    exec(compile(example, "docs/calling.md", "exec"), {"__name__": "__main__"})
+
+    assert service_calls(local) - before == 3
+    assert capsys.readouterr().out.count("'status': 'paid'") == 3
 
 
 # --------------------------------------------------------------------------- its own thread pool

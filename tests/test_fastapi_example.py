@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -62,6 +63,7 @@ def test_a_failing_service_is_502_then_the_open_circuit_is_503_with_retry_after(
     expiry = int(item(local)["ExpiryTimeStamp"])  # type: ignore[index]
     retry_after = int(fast_failed.headers["Retry-After"])
     assert expiry - time.time() <= retry_after <= OPEN_SECONDS + 1
+    assert datetime.fromisoformat(fast_failed.json()["retryAfter"]).timestamp() == expiry
     assert service_calls(local) == calls
 
 
@@ -97,6 +99,7 @@ def test_a_circuit_held_open_is_503_without_retry_after(http: TestClient, local:
 
     assert response.status_code == 503
     assert "Retry-After" not in response.headers
+    assert "retryAfter" not in response.json()
     assert "until further notice" in response.json()["detail"]
 
 

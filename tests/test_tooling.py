@@ -1,8 +1,10 @@
-"""The tooling around the Python package: the Node.js version the CDK CLI and the JavaScript SDK need."""
+"""The tooling around the Python package: the Node.js version the CDK CLI and the JavaScript SDK need,
+and the CDK CLI's feature flags."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,3 +59,49 @@ def test_setup_with_node_22_uses_it(tmp_path: Path) -> None:
 
     assert "older than the CDK supports" not in output
     assert npm == ["install --no-audit --no-fund --silent"]
+
+
+#: The feature flags the CDK CLI's `cdk init` writes into a new app's cdk.json (the pinned CLI).
+INIT_FLAGS = ROOT / "node_modules" / "aws-cdk" / "lib" / "init-templates" / ".recommended-feature-flags.json"
+
+
+def test_the_demo_app_and_the_quick_start_set_the_feature_flags_cdk_init_writes() -> None:
+    """Both copies of the list (the demo app's, in code, and the quick start's cdk.json) are the
+    pinned CDK CLI's: after a CLI upgrade that changes it, this says to copy the new list."""
+    from sfn_breaker.cdk.demo_app import DEFAULT_CONTEXT
+    from sfn_breaker.cdk.feature_flags import RECOMMENDED_FEATURE_FLAGS
+    from tests.test_packaging import quickstart_files
+
+    assert INIT_FLAGS.exists(), "run `make setup` (npm install) first"
+    init_flags = json.loads(INIT_FLAGS.read_text())
+    quickstart_cdk_json = json.loads(quickstart_files()["cdk.json"])
+
+    assert init_flags == RECOMMENDED_FEATURE_FLAGS
+    assert quickstart_cdk_json == {"app": "python3 app.py", "context": init_flags}
+    assert list(quickstart_cdk_json["context"]) == sorted(init_flags)  # as `cdk init` writes them
+    assert init_flags == DEFAULT_CONTEXT
+
+
+@pytest.mark.slow
+def test_cdk_synth_of_this_repository_prints_nothing(tmp_path: Path) -> None:
+    """`make synth` (`cdk synth --quiet` with cdk.json's app, on the Node.js first on PATH, as
+    `make test` runs it): no warning, not even the CLI's count of unconfigured feature flags."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "CDK_CONTEXT_JSON")
+    }
+    node = subprocess.run(["node", "--version"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert int(node.lstrip("v").split(".")[0]) >= 22, f"node {node} on PATH: run the tests with `make test`"
+
+    synth = subprocess.run(
+        [ROOT / "node_modules" / ".bin" / "cdk", "synth", "--quiet", "--output", tmp_path / "cdk.out"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert synth.returncode == 0, synth.stderr
+    assert (synth.stdout, synth.stderr) == ("", "")
