@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import struct
 import time
@@ -256,6 +257,21 @@ def test_the_in_process_emulators_output_goes_to_a_log_not_the_timeline(short_ru
     path = short_run.summary.chart_path
     assert path is not None
     assert (path.parent / "emulator.log").exists()
+
+
+def test_the_lambdas_logger_is_silenced_whatever_the_environment_says_now(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Powertools names its logger after POWERTOOLS_SERVICE_NAME as it was when the handlers were
+    imported (``service_undefined`` in a shell that never set it): the demo silences that one."""
+    from sfn_breaker.demo.run import _emulator_output_to
+    from sfn_breaker.lambdas.observability import logger
+
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "not-the-name-the-handlers-were-imported-with")
+    function_logger = logging.getLogger(logger.name)
+    with _emulator_output_to(tmp_path / "emulator.log", Console(file=io.StringIO())):
+        assert function_logger.disabled
+    assert not function_logger.disabled
 
 
 # --------------------------------------------------------------------------- against an endpoint

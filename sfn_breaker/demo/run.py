@@ -311,6 +311,15 @@ class _ThreadFilter:
         return getattr(self.real, name)
 
 
+def _lambdas_logger_name() -> str:
+    """The name of the logger the breaker's Lambdas log with: Powertools names it after
+    POWERTOOLS_SERVICE_NAME as it was when the handlers were imported (``service_undefined`` when
+    unset, as in a shell), which need not be what the environment says now."""
+    from sfn_breaker.lambdas.observability import logger
+
+    return logger.name
+
+
 @contextlib.contextmanager
 def _emulator_output_to(log_path: Path, console: Console) -> Iterator[None]:
     """Keep the in-process emulator's own output off the timeline, in ``log_path`` instead:
@@ -321,7 +330,7 @@ def _emulator_output_to(log_path: Path, console: Console) -> Iterator[None]:
     # The console keeps writing where it writes now, from any thread (its spinner has its own).
     console.file = console.file
     owner = threading.get_ident()
-    function_logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "circuit-breaker"))
+    function_logger = logging.getLogger(_lambdas_logger_name())
     was_disabled = function_logger.disabled
     with log_path.open("a", encoding="utf-8") as log:
         filters = (_ThreadFilter(sys.stdout, log, owner), _ThreadFilter(sys.stderr, log, owner))
