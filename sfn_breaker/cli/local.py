@@ -57,7 +57,7 @@ def local_up(
     The app is --app, or --assembly, or else this folder's cdk.json app (as `cdk synth` runs it);
     with no cdk.json here (or with --demo), the package's demo stack.
     """
-    from sfn_breaker.local.assembly import AppError
+    from sfn_breaker.local.assembly import AppError, require_node
     from sfn_breaker.local.background import start_background
     from sfn_breaker.local.state import default_state_file
 
@@ -86,6 +86,8 @@ def local_up(
         if running is not None and running.is_alive():
             _already_running(running, request, stack, port)
             return
+        if request.assembly is None:
+            require_node()  # before anything starts: the synth runs the CDK on Node.js
         chosen = _own_assembly(request, stack)
         message = (
             "Starting the local emulator: synthesizing the demo app and deploying it into moto..."
