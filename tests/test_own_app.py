@@ -224,6 +224,29 @@ def test_a_service_that_is_not_python(assembly_copy: Path, state_dir: dict[str, 
     assert_one_line_usage_error(result, f"function {logical_id}", "nodejs20.x", "only Python handlers run in-process")
 
 
+def test_a_handler_that_names_a_function_its_file_lacks(assembly_copy: Path) -> None:
+    # GIVEN the orders function's handler is misspelt in the template
+    template_file = assembly_copy / "Orders.template.json"
+    template = json.loads(template_file.read_text())
+    (logical_id,) = [
+        k
+        for k, r in template["Resources"].items()
+        if k.startswith("OrdersFunction") and r["Type"] == "AWS::Lambda::Function"
+    ]
+    template["Resources"][logical_id]["Properties"]["Handler"] = "orders.handlr"
+    template_file.write_text(json.dumps(template))
+    from sfn_breaker.local.assembly import AppError
+
+    # WHEN it runs on the emulator
+    with pytest.raises(AppError) as raised:
+        LocalBreaker(assembly=Assembly(assembly_copy, "Orders")).start()
+
+    # THEN the error names the handler and the file as the user wrote them, not the module's private name
+    assert str(raised.value) == (
+        f"function {logical_id}: its handler 'orders.handlr' cannot be found: orders.py has no function 'handlr'"
+    )
+
+
 def test_local_breaker_names_the_same_errors(assembly_copy: Path) -> None:
     from sfn_breaker.local.assembly import AppError
 

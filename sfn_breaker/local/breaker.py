@@ -44,7 +44,7 @@ from sfn_breaker.errors import EmulatorError
 from sfn_breaker.local.assembly import AppError, Assembly, choose_stack, synth, synth_app
 from sfn_breaker.local.deploy import DeployedStack, check_deployment, deploy_stack, invoked_functions
 from sfn_breaker.local.interpreter import Speedups
-from sfn_breaker.local.runtime import LambdaRuntime
+from sfn_breaker.local.runtime import HandlerNotFoundError, LambdaRuntime
 from sfn_breaker.local.state import EmulatorState, Origin, log_file_for, remove_state
 from sfn_breaker.local.sync_api import SyncExecutionMiddleware
 
@@ -276,6 +276,10 @@ class LocalBreaker:
                 )
             try:
                 self.runtime.resolve(function)
+            except HandlerNotFoundError as exc:
+                raise AppError(
+                    f"function {logical_id}: its handler {function.handler!r} cannot be found: {exc}"
+                ) from None
             except Exception as exc:
                 raise AppError(
                     f"function {logical_id}: its handler {function.handler!r} cannot be imported: "
