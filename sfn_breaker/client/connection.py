@@ -275,9 +275,17 @@ class Connection:
         except ClientError as exc:
             self._raise_client_error(exc)
         except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, NoRegionError) as exc:
+            # The message says all there is to say (botocore's own error adds a screenful of
+            # traceback and nothing to do): raised without its cause.
             if self._nothing_found:  # nothing at all to go on: the CLI's words for that case
-                raise ConfigurationError(NOTHING_CONFIGURED) from exc
-            raise ConfigurationError(_NO_REGION if isinstance(exc, NoRegionError) else _NO_CREDENTIALS) from exc
+                raise ConfigurationError(NOTHING_CONFIGURED) from None
+            if isinstance(exc, NoRegionError):
+                raise ConfigurationError(_NO_REGION) from None
+            if isinstance(exc, NoCredentialsError):
+                raise ConfigurationError(_NO_CREDENTIALS) from None
+            raise ConfigurationError(
+                _NO_CREDENTIALS
+            ) from exc  # partial ones, or a provider's failure: botocore says which
         except ProfileNotFound as exc:
             raise ConfigurationError(f"{exc}: check AWS_PROFILE.") from exc
         except ConnectionError as exc:
