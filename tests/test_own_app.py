@@ -23,7 +23,7 @@ from typer.testing import CliRunner, Result
 from sfn_breaker.cli.app import EXIT_USAGE, app
 from sfn_breaker.local import LocalBreaker
 from sfn_breaker.local.assembly import Assembly, choose_stack
-from tests.local_fixtures import quiet_functions
+from tests.local_fixtures import NO_AWS_ENV, quiet_functions
 from tests.test_packaging import quickstart_files
 
 runner = CliRunner()
@@ -145,6 +145,28 @@ app.synth()
 
     # THEN each service ran its own code
     assert answers == {"orders": {"from": "orders"}, "inventory": {"from": "inventory"}}
+
+
+def test_local_up_in_the_apps_folder_runs_its_cdk_json_app(
+    user_app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: dict[str, str]
+) -> None:
+    # GIVEN the quick start's folder, whose cdk.json runs its app (with this environment's Python)
+    folder = tmp_path / "orders"
+    shutil.copytree(user_app, folder, ignore=shutil.ignore_patterns("cdk.out"))
+    cdk_json = json.loads((folder / "cdk.json").read_text())
+    (folder / "cdk.json").write_text(json.dumps({**cdk_json, "app": f"{sys.executable} app.py"}))
+    monkeypatch.chdir(folder)
+
+    # WHEN `breaker local up` is run there with no --app, --assembly or --stack
+    up = local_up(env=state_dir)
+    answer = runner.invoke(app, ["invoke", "orders", "-p", '{"id": 7}'], env={**state_dir, **NO_AWS_ENV})
+
+    # THEN it ran the user's stack (as `cdk synth` would, into ./cdk.out), not the demo
+    assert up.exit_code == 0, up.output
+    assert f"It runs stack Orders, from app `{sys.executable} app.py` in {folder.resolve()}." in up.stdout
+    assert (folder / "cdk.out" / "Orders.template.json").is_file()
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.stdout) == {"order": 7, "status": "accepted"}
 
 
 # -- what the app gets wrong: one line, exit 2 ------------------------------------------------------
