@@ -45,7 +45,7 @@ def require_local_extra() -> None:
 def breaker_emulator(pytestconfig: pytest.Config) -> Iterator[LocalBreaker]:
     """Your app's breaker stack on the emulator, for the whole session."""
     require_local_extra()
-    from sfn_breaker.local.assembly import app_from_cdk_json
+    from sfn_breaker.local.assembly import AppError, app_from_cdk_json
     from sfn_breaker.local.breaker import LocalBreaker
 
     app_dir = Path(pytestconfig.rootpath)
@@ -55,8 +55,18 @@ def breaker_emulator(pytestconfig: pytest.Config) -> Iterator[LocalBreaker]:
             f"breaker_emulator: no app; set the breaker_app ini option or add cdk.json to {app_dir}"
         )
     stack = pytestconfig.getini("breaker_stack") or None
-    with LocalBreaker(app=app, app_dir=app_dir, stack_name=stack) as local:
+    local = LocalBreaker(app=app, app_dir=app_dir, stack_name=stack)
+    refusal = None
+    try:
+        local.start()
+    except AppError as exc:  # what the app (or the Node.js it needs) gets wrong
+        refusal = f"breaker_emulator: {exc}"
+    if refusal is not None:  # its one line, without frames or the exception it replaces
+        pytest.fail(refusal, pytrace=False)
+    try:
         yield local
+    finally:
+        local.stop()
 
 
 @dataclass

@@ -35,6 +35,17 @@ DEFINITION = REPOSITORY / "statemachine" / "circuit_breaker.asl.json"
 TRANSITIONS = REPOSITORY / "sfn_breaker" / "core" / "transitions.py"
 READING = REPOSITORY / "sfn_breaker" / "core" / "reading.py"
 STREAM_MIRROR = REPOSITORY / "lambdas" / "stream_mirror.py"
+ASSEMBLY = REPOSITORY / "sfn_breaker" / "local" / "assembly.py"
+LOCAL_CLI = REPOSITORY / "sfn_breaker" / "cli" / "local.py"
+NODE_TESTS = (
+    "tests/test_own_app.py::test_local_up_refuses_node_20_in_one_line_before_any_synth",
+    "tests/test_own_app.py::test_local_breaker_refuses_node_20_before_any_synth",
+    "tests/test_own_app.py::test_jsii_node_is_the_node_checked",
+)
+LOCAL_UP_TESTS = (
+    "tests/test_cli.py::test_local_up_of_something_else_while_an_emulator_runs_refuses_in_one_line",
+    "tests/test_own_app.py::test_local_up_in_the_apps_folder_runs_its_cdk_json_app",
+)
 SCALE_TESTS = ("tests/test_scale_sharding.py", "tests/test_scale_throttling.py")
 WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
 RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
@@ -333,6 +344,33 @@ MUTATIONS = (
         DEFINITION,
         asl(lambda states: states["RecordFailure"].pop("Retry")),
         SCALE_TESTS,
+    ),
+    Mutation(
+        "Node 20 accepted for the CDK",
+        ASSEMBLY,
+        replace("if int(version.group(1)) < NODE_MIN_MAJOR:", "if int(version.group(1)) < 20:"),
+        NODE_TESTS,
+    ),
+    Mutation(
+        "a synth that does not check Node",
+        ASSEMBLY,
+        replace(
+            "    require_node()\n    outdir.mkdir(parents=True, exist_ok=True)",
+            "    outdir.mkdir(parents=True, exist_ok=True)",
+        ),
+        NODE_TESTS,
+    ),
+    Mutation(
+        "local up ignores the folder's cdk.json and runs the demo",
+        LOCAL_CLI,
+        replace("    cdk_json_app = app_from_cdk_json(folder)\n", "    cdk_json_app = None\n    return Origin()\n"),
+        LOCAL_UP_TESTS,
+    ),
+    Mutation(
+        "local up takes any running emulator for the one asked",
+        LOCAL_CLI,
+        replace("        state.origin == request\n", "        True\n"),
+        LOCAL_UP_TESTS,
     ),
     Mutation(
         "a throttled circuit read not retried",

@@ -462,8 +462,11 @@ def test_a_stack_that_is_not_deployed_exits_1(cli: Any, local: LocalBreaker) -> 
     result = cli("list", "--stack-name", "Elsewhere")
 
     assert result.exit_code == EXIT_ERROR
+    # the advice for the emulator, which runs one stack: not `cdk deploy`
     assert result.stderr == (
-        f"error: Stack Elsewhere is not deployed at {local.endpoint_url}: deploy it with `cdk deploy`.\n"
+        f"error: Stack Elsewhere is not deployed at {local.endpoint_url}, where the local emulator runs stack "
+        f"{local.stack.name}: to run yours, `breaker local down`, then `breaker local up` in your CDK app's folder "
+        '(its cdk.json), or `breaker local up --app "python3 app.py" --stack Elsewhere`.\n'
     )
 
 
@@ -531,11 +534,12 @@ def test_local_up_runs_the_emulator_in_the_background_until_local_down(fast_asse
         assert up.stdout.startswith(f"Local emulator running at {state.endpoint_url} (pid {state.pid}).")
         assert f"export AWS_ENDPOINT_URL={state.endpoint_url}" in up.stdout
 
-        again = run("local", "up")
+        again = run("local", "up", "--assembly", str(fast_assembly.directory))
         failed = run("invoke", "payment", "-p", '{"mode": "fail"}')
         status = run("status", "payment", "--json")
 
-        assert again.stdout == f"Local emulator already running at {state.endpoint_url} (pid {state.pid}).\n"
+        assert again.exit_code == 0, again.output
+        assert again.stdout.startswith(f"Local emulator already running stack {state.stack_name} (cloud assembly ")
         assert failed.exit_code == EXIT_SERVICE_FAILED
         assert json.loads(status.stdout)["state"] == "open"
     finally:
@@ -548,8 +552,80 @@ def test_local_up_runs_the_emulator_in_the_background_until_local_down(fast_asse
     assert run("list").exit_code == EXIT_ERROR
 
 
+def test_local_up_while_the_same_stack_runs_says_so_and_how_to_run_changed_code(
+    local: LocalBreaker, fast_assembly: Assembly, state_dir: Path
+) -> None:
+    # GIVEN the module's emulator runs the fast assembly, recorded in state_dir
+    # WHEN `breaker local up` asks for the same assembly
+    result = breaker("local", "up", "--assembly", str(fast_assembly.directory), state_dir=state_dir, env=NO_AWS_ENV)
+
+    # THEN it says what runs, and that changed code needs a restart; nothing else starts
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"Local emulator already running stack {local.stack.name} (cloud assembly "
+        f"{fast_assembly.directory.resolve()}) at {local.endpoint_url} (pid {os.getpid()}). It runs the code it "
+        "started with: for changed code, run `breaker local down`, then `breaker local up` again.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "cdk_json", "asked"),
+    [
+        ([], {"app": "python3 app.py"}, "app `python3 app.py` in {folder}"),  # this folder's cdk.json app
+        ([], None, "the demo app"),  # no cdk.json here
+        (["--demo"], {"app": "python3 app.py"}, "the demo app"),
+        (["--stack", "Orders"], {"app": "node app.js"}, "stack Orders of app `node app.js` in {folder}"),
+        (["--app", "python3 other.py"], None, "app `python3 other.py` in {folder}"),
+        (["--assembly", "{assembly}", "--stack", "Other"], None, "stack Other of cloud assembly {assembly}"),
+    ],
+    ids=["cdk.json", "no-cdk.json", "demo", "stack", "app", "other-stack"],
+)
+def test_local_up_of_something_else_while_an_emulator_runs_refuses_in_one_line(
+    local: LocalBreaker,
+    fast_assembly: Assembly,
+    state_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    cdk_json: dict[str, str] | None,
+    asked: str,
+) -> None:
+    # GIVEN the module's emulator runs the fast assembly, and a folder (with or without a cdk.json)
+    if cdk_json is not None:
+        (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
+    monkeypatch.chdir(tmp_path)
+    assembly = str(fast_assembly.directory.resolve())
+
+    # WHEN `breaker local up` asks for another app, assembly or stack
+    result = breaker("local", "up", *(a.format(assembly=assembly) for a in args), state_dir=state_dir, env=NO_AWS_ENV)
+
+    # THEN it refuses in one line, naming what runs and what was asked, before any synth
+    assert result.exit_code == EXIT_ERROR
+    assert result.stderr == (
+        f"error: the local emulator already runs stack {local.stack.name} (cloud assembly {assembly}) at "
+        f"{local.endpoint_url} (pid {os.getpid()}), not {asked.format(folder=tmp_path.resolve(), assembly=assembly)}: "
+        "run `breaker local down` first.\n"
+    )
+    assert not (tmp_path / "cdk.out").exists()
+
+
+def test_local_up_in_a_folder_with_cdk_json_takes_settings_only_for_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python3 app.py"}))
+    monkeypatch.chdir(tmp_path)
+
+    result = breaker("local", "up", "-s", "openDurationSeconds=3", state_dir=tmp_path / "state")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr == (
+        "error: --setting applies to the demo stack; set your own app's settings in its code or cdk.json "
+        f"(or add --demo: {tmp_path.resolve()} has a cdk.json)\n"
+    )
+
+
 def test_local_up_refuses_a_malformed_setting(tmp_path: Path) -> None:
-    result = breaker("local", "up", "--setting", "openDurationSeconds", state_dir=tmp_path)
+    result = breaker("local", "up", "--demo", "--setting", "openDurationSeconds", state_dir=tmp_path)
 
     assert result.exit_code == EXIT_USAGE
     assert "--setting takes NAME=VALUE" in result.stderr
@@ -574,7 +650,7 @@ def test_local_up_refuses_a_malformed_setting(tmp_path: Path) -> None:
 def test_local_up_refuses_a_setting_the_breaker_does_not_take_in_one_line(
     tmp_path: Path, setting: str, message: str
 ) -> None:
-    result = breaker("local", "up", "-s", setting, state_dir=tmp_path)
+    result = breaker("local", "up", "--demo", "-s", setting, state_dir=tmp_path)
 
     assert result.exit_code == EXIT_USAGE
     assert result.stderr == message

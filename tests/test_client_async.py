@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import re
+import traceback
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sfn_breaker.client import AsyncBreakerClient, CircuitOpenError, InvalidRequestError, ServiceCallError
+from sfn_breaker.client import (
+    AsyncBreakerClient,
+    CircuitOpenError,
+    ConfigurationError,
+    InvalidRequestError,
+    ServiceCallError,
+)
 from sfn_breaker.core.model import CircuitState
+from sfn_breaker.errors import NOTHING_CONFIGURED
 from sfn_breaker.local import LocalBreaker
 from tests.harness import REPOSITORY
-from tests.local_fixtures import DEMO_SERVICE, service_calls
+from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, service_calls
 
 # --------------------------------------------------------------------------- calling, reading and operating circuits
 
@@ -99,3 +108,29 @@ def test_the_async_client_runs_calls_concurrently_on_its_bounded_pool(local: Loc
 
     assert [r["echo"]["n"] for r in results] == list(range(8))
     assert service_calls(local) == calls + 8
+
+
+# --------------------------------------------------------------------------- nothing configured
+
+
+def test_without_credentials_region_or_emulator_the_async_client_says_so_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in {**NO_AWS_ENV, "AWS_DEFAULT_REGION": None, "AWS_REGION": None}.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BREAKER_STATE_DIR", str(tmp_path))  # no emulator recorded there
+
+    async def scenario() -> ConfigurationError:
+        async with AsyncBreakerClient() as client:
+            with pytest.raises(ConfigurationError) as raised:
+                await client.call(DEMO_SERVICE)
+            return raised.value
+
+    error = asyncio.run(scenario())
+
+    assert str(error) == NOTHING_CONFIGURED
+    assert error.__cause__ is None and error.__suppress_context__  # botocore's NoRegionError is not shown
+    assert "NoRegionError" not in "".join(traceback.format_exception(error))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import traceback
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -100,6 +101,9 @@ def test_without_credentials_or_a_running_emulator_a_client_says_what_the_cli_sa
         with pytest.raises(ConfigurationError) as raised:
             attempt()
         assert str(raised.value) == cli_says
+        # ... alone: botocore's NoRegionError/NoCredentialsError is not chained to it (no screenful of traceback)
+        assert raised.value.__cause__ is None and raised.value.__suppress_context__
+        assert "NoRegionError" not in "".join(traceback.format_exception(raised.value))
 
 
 def test_against_an_emulator_endpoint_nothing_needs_configuring(

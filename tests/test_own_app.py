@@ -23,7 +23,7 @@ from typer.testing import CliRunner, Result
 from sfn_breaker.cli.app import EXIT_USAGE, app
 from sfn_breaker.local import LocalBreaker
 from sfn_breaker.local.assembly import Assembly, choose_stack
-from tests.local_fixtures import quiet_functions
+from tests.local_fixtures import NO_AWS_ENV, quiet_functions
 from tests.test_packaging import quickstart_files
 
 runner = CliRunner()
@@ -36,7 +36,7 @@ def user_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for path, text in quickstart_files().items():
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text(text)
-    env = {**os.environ, "CDK_OUTDIR": str(folder / "cdk.out"), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    env = {**os.environ, "CDK_OUTDIR": str(folder / "cdk.out")}
     # As the CDK CLI runs an app: with version reporting, which adds AWS::CDK::Metadata
     env["CDK_CONTEXT_JSON"] = json.dumps({"aws:cdk:version-reporting": True})
     subprocess.run([sys.executable, "app.py"], cwd=folder, env=env, check=True, capture_output=True)
@@ -147,6 +147,28 @@ app.synth()
     assert answers == {"orders": {"from": "orders"}, "inventory": {"from": "inventory"}}
 
 
+def test_local_up_in_the_apps_folder_runs_its_cdk_json_app(
+    user_app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_dir: dict[str, str]
+) -> None:
+    # GIVEN the quick start's folder, whose cdk.json runs its app (with this environment's Python)
+    folder = tmp_path / "orders"
+    shutil.copytree(user_app, folder, ignore=shutil.ignore_patterns("cdk.out"))
+    cdk_json = json.loads((folder / "cdk.json").read_text())
+    (folder / "cdk.json").write_text(json.dumps({**cdk_json, "app": f"{sys.executable} app.py"}))
+    monkeypatch.chdir(folder)
+
+    # WHEN `breaker local up` is run there with no --app, --assembly or --stack
+    up = local_up(env=state_dir)
+    answer = runner.invoke(app, ["invoke", "orders", "-p", '{"id": 7}'], env={**state_dir, **NO_AWS_ENV})
+
+    # THEN it ran the user's stack (as `cdk synth` would, into ./cdk.out), not the demo
+    assert up.exit_code == 0, up.output
+    assert f"It runs stack Orders, from app `{sys.executable} app.py` in {folder.resolve()}." in up.stdout
+    assert (folder / "cdk.out" / "Orders.template.json").is_file()
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.stdout) == {"order": 7, "status": "accepted"}
+
+
 # -- what the app gets wrong: one line, exit 2 ------------------------------------------------------
 
 
@@ -224,6 +246,29 @@ def test_a_service_that_is_not_python(assembly_copy: Path, state_dir: dict[str, 
     assert_one_line_usage_error(result, f"function {logical_id}", "nodejs20.x", "only Python handlers run in-process")
 
 
+def test_a_handler_that_names_a_function_its_file_lacks(assembly_copy: Path) -> None:
+    # GIVEN the orders function's handler is misspelt in the template
+    template_file = assembly_copy / "Orders.template.json"
+    template = json.loads(template_file.read_text())
+    (logical_id,) = [
+        k
+        for k, r in template["Resources"].items()
+        if k.startswith("OrdersFunction") and r["Type"] == "AWS::Lambda::Function"
+    ]
+    template["Resources"][logical_id]["Properties"]["Handler"] = "orders.handlr"
+    template_file.write_text(json.dumps(template))
+    from sfn_breaker.local.assembly import AppError
+
+    # WHEN it runs on the emulator
+    with pytest.raises(AppError) as raised:
+        LocalBreaker(assembly=Assembly(assembly_copy, "Orders")).start()
+
+    # THEN the error names the handler and the file as the user wrote them, not the module's private name
+    assert str(raised.value) == (
+        f"function {logical_id}: its handler 'orders.handlr' cannot be found: orders.py has no function 'handlr'"
+    )
+
+
 def test_local_breaker_names_the_same_errors(assembly_copy: Path) -> None:
     from sfn_breaker.local.assembly import AppError
 
@@ -254,3 +299,115 @@ def test_the_plugins_fixtures_name_the_extra_they_need(monkeypatch: pytest.Monke
         match=r'^the breaker_emulator fixture needs the local extra \(moto is not installed\): pip install "sfn-breaker\[local\]"$',
     ):
         require_local_extra()
+
+
+# -- the Node.js the CDK runs on: 22 or newer, checked before any synth ------------------------------
+
+NODE_REFUSAL = (
+    "the CDK needs Node.js 22 or newer, and `node` on PATH ({node}) is v20.11.0: install Node.js 22 or newer "
+    "(https://nodejs.org), or run `npm install node@22` and put node_modules/node/bin first on PATH"
+)
+
+
+@pytest.fixture
+def node_20(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``node`` first on PATH that says it is Node 20 (and leaves a mark if it is ever run for more)."""
+    node = tmp_path / "old-node" / "node"
+    node.parent.mkdir()
+    node.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo v20.11.0; else touch "$0.ran"; fi\n')
+    node.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{node.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("JSII_NODE", raising=False)
+    return node
+
+
+@pytest.fixture
+def marked_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with cdk.json and an app that leaves a mark when it runs (it is never meant to)."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "app.py").write_text("open('synthesized', 'w').close()\n")
+    (folder / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py"}))
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_suite_runs_the_cdk_on_a_supported_node() -> None:
+    """Every synth in these tests checks the node on PATH: the suite runs with Node 22+ first (make test)."""
+    from sfn_breaker.local.assembly import require_node
+
+    assert int(require_node().lstrip("v").split(".")[0]) >= 22
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--app", f"{sys.executable} app.py"], ["--demo"]], ids=["cdk.json", "app", "demo"]
+)
+def test_local_up_refuses_node_20_in_one_line_before_any_synth(
+    node_20: Path, marked_app: Path, state_dir: dict[str, str], args: list[str]
+) -> None:
+    result = local_up(*args, env=state_dir)
+
+    assert_one_line_usage_error(result)
+    assert result.output.strip() == f"error: {NODE_REFUSAL.format(node=node_20)}"
+    assert not (marked_app / "synthesized").exists()
+    assert not (marked_app / "cdk.out").exists()
+    assert not Path(state_dir["BREAKER_STATE_DIR"], "local.json").exists()  # nothing was started
+
+
+def test_local_up_of_an_assembly_needs_no_node(node_20: Path, tmp_path: Path, state_dir: dict[str, str]) -> None:
+    assembly = write_assembly(tmp_path / "cdk.out", {"Plain": {"Resources": {"Fn": PLAIN_FUNCTION}}})
+
+    result = local_up("--assembly", str(assembly), env=state_dir)
+
+    assert_one_line_usage_error(result, "stack Plain has no CircuitBreaker construct")  # not the Node refusal
+
+
+def test_breaker_demo_refuses_node_20_in_one_line(node_20: Path, marked_app: Path) -> None:
+    result = runner.invoke(app, ["demo", "--where", "local", "--no-chart", "--out-dir", str(marked_app / "out")])
+
+    assert_one_line_usage_error(result)
+    assert result.output.strip() == f"error: {NODE_REFUSAL.format(node=node_20)}"
+    assert not Path(f"{node_20}.ran").exists()
+
+
+def test_local_breaker_refuses_node_20_before_any_synth(node_20: Path, marked_app: Path) -> None:
+    from sfn_breaker.local.assembly import NodeVersionError
+
+    for local in (LocalBreaker(app=f"{sys.executable} app.py", app_dir=marked_app), LocalBreaker()):
+        with pytest.raises(NodeVersionError) as raised:
+            local.start()
+        assert str(raised.value) == NODE_REFUSAL.format(node=node_20)
+    assert not (marked_app / "synthesized").exists()
+    assert not Path(f"{node_20}.ran").exists()
+
+
+def test_jsii_node_is_the_node_checked(node_20: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sfn_breaker.local.assembly import NodeVersionError, require_node
+
+    monkeypatch.setenv("PATH", os.environ["PATH"].split(os.pathsep, 1)[1])  # Node 22 first again
+    require_node()
+    monkeypatch.setenv("JSII_NODE", str(node_20))
+
+    with pytest.raises(
+        NodeVersionError, match=rf"^the CDK needs Node.js 22 or newer, and JSII_NODE \({node_20}\) is v20"
+    ):
+        require_node()
+
+
+def test_the_pytest_plugin_refuses_node_20_in_one_line(node_20: Path, marked_app: Path) -> None:
+    (marked_app / "test_orders.py").write_text("def test_it(breaker_circuits):\n    pass\n")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_orders.py"],
+        cwd=marked_app,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN the test errors with the refusal as its one line: no frames, no exception it replaced
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert f"breaker_emulator: {NODE_REFUSAL.format(node=node_20)}" in output.splitlines()
+    assert "Traceback" not in output and "During handling" not in output and "def breaker_emulator" not in output
+    assert not (marked_app / "synthesized").exists()

@@ -27,6 +27,7 @@ from sfn_breaker.errors import (
     InvalidRequestError,
     ServiceCallError,
 )
+from sfn_breaker.local.assembly import AppError  # the standard library only: cheap to import
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -117,6 +118,8 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         except OSError as exc:  # the machine said no: a folder that cannot be written, a process not ours, ...
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(EXIT_ERROR) from None
+        except AppError as exc:  # an app the emulator cannot run, or a Node.js the CDK does not support
+            usage_error(str(exc))
 
     return wrapper
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ import typer
 from sfn_breaker.cli.app import EXIT_ERROR, err, friendly_errors, local_app, out, usage_error
 from sfn_breaker.contract import DEFAULT_STACK_NAME, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
 from sfn_breaker.extras import EMULATOR_MODULES, first_missing, missing_extra_message
+from sfn_breaker.local.state import EmulatorState, Origin  # the standard library only
 
 
 @local_app.command("up")
@@ -27,7 +29,7 @@ def local_up(
         typer.Option(
             "--setting",
             "-s",
-            help="A breaker setting for the local stack, NAME=VALUE (e.g. openDurationSeconds=10); repeatable.",
+            help="A breaker setting for the demo stack, NAME=VALUE (e.g. openDurationSeconds=10); repeatable.",
         ),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for it to be ready.")] = 180.0,
@@ -44,14 +46,18 @@ def local_up(
     ] = None,
     stack: Annotated[
         str | None,
-        typer.Option("--stack", help="The stack of --app or --assembly to run (needed when it has several)."),
+        typer.Option("--stack", help="The stack of the app or assembly to run (needed when it has several)."),
     ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Run the package's demo stack, even in a folder with a cdk.json.")
+    ] = False,
 ) -> None:
     """Start the emulator in the background: synthesize the app, deploy it into moto, serve it.
 
-    Without --app or --assembly it runs the package's demo stack; with --stack alone, cdk.json's app.
+    The app is --app, or --assembly, or else this folder's cdk.json app (as `cdk synth` runs it);
+    with no cdk.json here (or with --demo), the package's demo stack.
     """
-    from sfn_breaker.local.assembly import AppError
+    from sfn_breaker.local.assembly import AppError, require_node
     from sfn_breaker.local.background import start_background
     from sfn_breaker.local.state import default_state_file
 
@@ -63,14 +69,28 @@ def local_up(
 
     if app_command is not None and assembly is not None:
         usage_error("give --app or --assembly, not both")
-    if setting and (app_command is not None or assembly is not None or stack is not None):
-        usage_error("--setting applies to the demo stack; set your own app's settings in its code or cdk.json")
-    overrides = {"circuit-breaker": _checked(_settings(setting or []))} if setting else None
+    if demo and (app_command is not None or assembly is not None or stack is not None):
+        usage_error("--demo runs the package's demo stack: give it without --app, --assembly or --stack")
     state_file = default_state_file()
     try:
-        chosen = _own_assembly(app_command, assembly, stack)
+        request = _requested(app_command, assembly, stack, demo)
+        if setting:
+            if not request.is_demo:
+                usage_error(
+                    "--setting applies to the demo stack; set your own app's settings in its code or cdk.json"
+                    + ("" if app_command or assembly or stack else f" (or add --demo: {Path.cwd()} has a cdk.json)")
+                )
+            request = replace(request, settings={"circuit-breaker": _checked(_settings(setting))})
+
+        running = EmulatorState.read(state_file)
+        if running is not None and running.is_alive():
+            _already_running(running, request, stack, port)
+            return
+        if request.assembly is None:
+            require_node()  # before anything starts: the synth runs the CDK on Node.js
+        chosen = _own_assembly(request, stack)
         message = (
-            "Starting the local emulator: synthesizing the CDK app and deploying it into moto..."
+            "Starting the local emulator: synthesizing the demo app and deploying it into moto..."
             if chosen is None
             else f"Starting the local emulator: deploying stack {chosen[1]} into moto..."
         )
@@ -78,20 +98,20 @@ def local_up(
             started = start_background(
                 state_file,
                 port=port,
-                context_overrides=overrides,
+                context_overrides=request.settings,
                 assembly_dir=chosen[0] if chosen else None,
                 stack_name=chosen[1] if chosen else None,
+                app=request if request.app is not None else None,
                 timeout=timeout,
             )
     except AppError as exc:
         usage_error(str(exc))
     state = started.state
-    if started.already_running:
-        out.print(f"Local emulator already running at {state.endpoint_url} (pid {state.pid}).", markup=False)
-        if overrides or port:
-            err.print("warning: its settings are unchanged; run `breaker local down` first to restart it.")
+    if started.already_running:  # another `breaker local up` won the race
+        _already_running(state, request, stack, port)
         return
     out.print(f"Local emulator running at {state.endpoint_url} (pid {state.pid}).", markup=False)
+    out.print(f"It runs stack {state.stack_name}, from {state.origin.describe()}.", markup=False)
     out.print(
         f"The breaker CLI uses it when no AWS credentials are configured (or with --local). Its log: {state.log_file}\n",
         markup=False,
@@ -99,27 +119,71 @@ def local_up(
     out.print(client_instructions(state.endpoint_url, state.region, state.stack_name), markup=False)
 
 
-def _own_assembly(app_command: str | None, assembly: Path | None, stack: str | None) -> tuple[Path, str] | None:
-    """The user's cloud assembly and stack to run (synthesizing ``--app`` into ./cdk.out, as
-    ``cdk synth`` does), or ``None`` for the demo; raises ``AppError`` with what is wrong."""
-    from sfn_breaker.local.assembly import AppError, app_from_cdk_json, choose_stack, synth_app
+def _requested(app_command: str | None, assembly: Path | None, stack: str | None, demo: bool) -> Origin:
+    """What ``breaker local up`` is asked to run: ``--app``, ``--assembly``, or else this folder's
+    cdk.json app (as ``cdk synth`` would run it), or else (or with ``--demo``) the demo app."""
+    from sfn_breaker.local.assembly import AppError, app_from_cdk_json
 
-    folder = Path.cwd()
-    if assembly is None and app_command is None:
-        if stack is None:
-            return None
-        app_command = app_from_cdk_json(folder)
-        if app_command is None:
-            raise AppError(
-                f'no CDK app: give --app "python3 app.py" or --assembly, or run it where cdk.json is (not in {folder})'
-            )
-    if assembly is None:
-        assert app_command is not None
+    folder = Path.cwd().resolve()
+    if demo:
+        return Origin()
+    if assembly is not None:
+        return Origin(assembly=str(assembly.resolve()))
+    if app_command is not None:
         if not app_command.strip():
             raise AppError('--app is empty: give the command that runs your CDK app, e.g. --app "python3 app.py"')
-        with err.status(f"Synthesizing `{app_command}` into cdk.out..."):
-            assembly = synth_app(app_command, folder, folder / "cdk.out")
-    chosen = choose_stack(assembly.resolve(), stack)
+        return Origin(app=app_command, app_dir=str(folder))
+    cdk_json_app = app_from_cdk_json(folder)
+    if cdk_json_app is not None:
+        return Origin(app=cdk_json_app, app_dir=str(folder))
+    if (folder / "cdk.json").is_file():
+        raise AppError(
+            f'{folder / "cdk.json"} names no "app": give --app "python3 app.py", or --demo for the demo stack'
+        )
+    if stack is not None:
+        raise AppError(
+            f'no CDK app: give --app "python3 app.py" or --assembly, or run it where cdk.json is (not in {folder})'
+        )
+    return Origin()
+
+
+def _already_running(state: EmulatorState, request: Origin, stack: str | None, port: int) -> None:
+    """An emulator already runs: say what, and whether it is what was asked (exit 0), or not (exit 1)."""
+    running = f"stack {state.stack_name} ({state.origin.describe()}) at {state.endpoint_url} (pid {state.pid})"
+    same = (
+        state.origin == request
+        and (stack is None or stack == state.stack_name)
+        and (not port or state.endpoint_url.endswith(f":{port}"))
+    )
+    if not same:
+        err.print(
+            f"error: the local emulator already runs {running}, not {f'stack {stack} of ' if stack else ''}"
+            f"{request.describe()}: run `breaker local down` first.",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_ERROR)
+    out.print(
+        f"Local emulator already running {running}. It runs the code it started with: "
+        "for changed code, run `breaker local down`, then `breaker local up` again.",
+        markup=False,
+    )
+
+
+def _own_assembly(request: Origin, stack: str | None) -> tuple[Path, str] | None:
+    """The user's cloud assembly and stack to run (synthesizing the app into ./cdk.out, as
+    ``cdk synth`` does), or ``None`` for the demo; raises ``AppError`` with what is wrong."""
+    from sfn_breaker.local.assembly import choose_stack, synth_app
+
+    if request.is_demo:
+        return None
+    if request.assembly is not None:
+        directory = Path(request.assembly)
+    else:
+        assert request.app is not None and request.app_dir is not None
+        folder = Path(request.app_dir)
+        with err.status(f"Synthesizing `{request.app}` into cdk.out..."):
+            directory = synth_app(request.app, folder, folder / "cdk.out")
+    chosen = choose_stack(directory, stack)
     return chosen.directory, chosen.stack_name
 
 

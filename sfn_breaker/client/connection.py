@@ -61,7 +61,7 @@ from sfn_breaker.contract import (
 )
 from sfn_breaker.core.store import CircuitStore, StoreError
 from sfn_breaker.errors import NOTHING_CONFIGURED, BreakerError, ConfigurationError, StackNotFoundError
-from sfn_breaker.local.state import EmulatorState, default_state_file
+from sfn_breaker.local.state import EmulatorState, default_state_file, emulator_health
 
 #: An Express execution lasts at most 5 minutes; wait a little longer for its answer.
 SYNC_READ_TIMEOUT_SECONDS = EXPRESS_MAX_SECONDS + 20
@@ -212,12 +212,7 @@ class Connection:
                     stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
                 except ClientError as exc:
                     if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
-                        hint = (
-                            "" if self._custom_endpoint() else ", or start the local emulator with `breaker local up`"
-                        )
-                        raise StackNotFoundError(
-                            f"Stack {self.stack_name} is not deployed {self._where()}: deploy it with `cdk deploy`{hint}."
-                        ) from exc
+                        raise StackNotFoundError(self._not_deployed()) from exc
                     raise
             outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
             missing = [k for k in (STATE_MACHINE_OUTPUT, TABLE_OUTPUT) if k not in outputs]
@@ -228,6 +223,25 @@ class Connection:
             self._state_machine_arn = self._state_machine_arn or outputs[STATE_MACHINE_OUTPUT]
             self._table_name = self._table_name or outputs[TABLE_OUTPUT]
             return outputs[key]
+
+    def _not_deployed(self) -> str:
+        """Why the stack is not there, and what deploys it: ``cdk deploy`` on AWS, ``breaker local up``
+        on the emulator (which runs one stack: the one its health answer names)."""
+        where = self._where()
+        if not self._custom_endpoint():
+            return (
+                f"Stack {self.stack_name} is not deployed {where}: deploy it with `cdk deploy`, "
+                "or start the local emulator with `breaker local up`."
+            )
+        client = self._clients.get("cloudformation")
+        health = emulator_health(str(client.meta.endpoint_url if client else self.endpoint_url), timeout=2.0)
+        if health is None:  # another emulator, or a stack elsewhere
+            return f"Stack {self.stack_name} is not deployed {where}: deploy it with `cdk deploy`."
+        return (
+            f"Stack {self.stack_name} is not deployed {where}, where the local emulator runs stack "
+            f"{health.get('stackName')}: to run yours, `breaker local down`, then `breaker local up` in your CDK app's "
+            f'folder (its cdk.json), or `breaker local up --app "python3 app.py" --stack {self.stack_name}`.'
+        )
 
     def _read_registered_services(self) -> tuple[str, ...] | None:
         machine = self.state_machine_arn
@@ -261,9 +275,17 @@ class Connection:
         except ClientError as exc:
             self._raise_client_error(exc)
         except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, NoRegionError) as exc:
+            # The message says all there is to say (botocore's own error adds a screenful of
+            # traceback and nothing to do): raised without its cause.
             if self._nothing_found:  # nothing at all to go on: the CLI's words for that case
-                raise ConfigurationError(NOTHING_CONFIGURED) from exc
-            raise ConfigurationError(_NO_REGION if isinstance(exc, NoRegionError) else _NO_CREDENTIALS) from exc
+                raise ConfigurationError(NOTHING_CONFIGURED) from None
+            if isinstance(exc, NoRegionError):
+                raise ConfigurationError(_NO_REGION) from None
+            if isinstance(exc, NoCredentialsError):
+                raise ConfigurationError(_NO_CREDENTIALS) from None
+            raise ConfigurationError(
+                _NO_CREDENTIALS
+            ) from exc  # partial ones, or a provider's failure: botocore says which
         except ProfileNotFound as exc:
             raise ConfigurationError(f"{exc}: check AWS_PROFILE.") from exc
         except ConnectionError as exc:

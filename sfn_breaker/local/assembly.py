@@ -5,12 +5,18 @@ and lets it write the cloud assembly to ``CDK_OUTDIR``. Doing the same with the 
 app (``python -m sfn_breaker.cdk.demo_app``, which ``app.py`` runs too) gives the emulator
 and the tests the very template and assets that ``cdk deploy`` would deploy, from any folder,
 with context overrides where a test or ``breaker local up -s`` needs other settings.
+
+Every synth first checks the Node.js that the CDK will run on (``require_node``): the CDK and
+the AWS SDK for JavaScript support Node 22 and newer, and jsii would otherwise run on an
+end-of-life Node behind a banner.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -25,6 +31,63 @@ DEMO_APP_MODULE = "sfn_breaker.cdk.demo_app"
 
 class SynthError(RuntimeError):
     """The demo app failed to synthesize."""
+
+
+class AppError(ValueError):
+    """A user's CDK app or cloud assembly cannot be run on the emulator; the message is one line."""
+
+
+# -- the Node.js that the CDK runs on --------------------------------------------------------------
+
+#: The oldest Node.js major version the CDK (and the AWS SDK for JavaScript) supports: Node 20 is
+#: end-of-life for both; package.json's engines say the same.
+NODE_MIN_MAJOR = 22
+#: Where ``npm install node@22`` puts a Node 22, as ``make setup`` does when the system's is older.
+NODE_FROM_NPM = "node_modules/node/bin"
+
+
+class NodeVersionError(AppError):
+    """The Node.js that the CDK would run on (``node`` on PATH, or ``JSII_NODE``) is missing or older
+    than the CDK supports; the message says what was found, what is needed and how to get it."""
+
+
+def _how_to_get_node() -> str:
+    return (
+        f"install Node.js {NODE_MIN_MAJOR} or newer (https://nodejs.org), or run `npm install node@{NODE_MIN_MAJOR}` "
+        f"and put {NODE_FROM_NPM} first on PATH"
+    )
+
+
+def require_node(environ: Mapping[str, str] | None = None) -> str:
+    """The version of the Node.js that jsii will start for the CDK under ``environ`` (default: this
+    process's), checked before any synth: the CDK in Python runs on Node.js, through jsii, which runs
+    ``JSII_NODE`` or else ``node`` from PATH. Raises ``NodeVersionError`` when it is missing or older
+    than ``NODE_MIN_MAJOR`` (jsii would print a banner and run on, on a Node the CDK no longer supports)."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("JSII_NODE") or "node"
+    where = "JSII_NODE" if env.get("JSII_NODE") else "`node` on PATH"
+    executable = shutil.which(chosen, path=env.get("PATH", os.defpath))
+    if executable is None:
+        found = f"JSII_NODE ({chosen}) is not a program" if env.get("JSII_NODE") else "there is no `node` on PATH"
+        raise NodeVersionError(f"the CDK needs Node.js {NODE_MIN_MAJOR} or newer, and {found}: {_how_to_get_node()}")
+    try:
+        answer = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=60, check=False, env=dict(env)
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NodeVersionError(f"{where} ({executable}) does not run ({exc}): {_how_to_get_node()}") from None
+    version = re.fullmatch(r"v?(\d+)\.\d+\.\d+\S*", answer)
+    if version is None:
+        said = answer or "nothing"
+        raise NodeVersionError(
+            f"the CDK needs Node.js {NODE_MIN_MAJOR} or newer, and {where} ({executable}) says its version is "
+            f"{said!r}: {_how_to_get_node()}"
+        )
+    if int(version.group(1)) < NODE_MIN_MAJOR:
+        raise NodeVersionError(
+            f"the CDK needs Node.js {NODE_MIN_MAJOR} or newer, and {where} ({executable}) is {answer}: {_how_to_get_node()}"
+        )
+    return answer
 
 
 @dataclass(frozen=True)
@@ -59,14 +122,12 @@ def merge_context(base: Mapping[str, Any], overrides: Mapping[str, Any] | None) 
 
 def synth_environment(outdir: Path, context: Mapping[str, Any] | None) -> dict[str, str]:
     """What ``cdk synth`` gives an app: its context in ``CDK_CONTEXT_JSON`` and ``CDK_OUTDIR``
-    (created here) for the assembly."""
+    (created here) for the assembly. Refuses (``NodeVersionError``) a Node.js the CDK does not
+    support, before anything runs; on a supported one (22, 24) jsii prints no banner to silence,
+    and on one newer than jsii knows its warning is news worth showing."""
+    require_node()
     outdir.mkdir(parents=True, exist_ok=True)
-    return {
-        **os.environ,
-        "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(dict(context or {})),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-    }
+    return {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(dict(context or {}))}
 
 
 def start_synth(
@@ -101,10 +162,6 @@ def synth(outdir: Path, context: Mapping[str, Any] | None = None, stack_name: st
 #: What every ``CircuitBreaker`` workflow has, and no other state machine is likely to: the state
 #: that routes a call to its service's settings.
 BREAKER_ROUTE_STATE = '"RouteService"'
-
-
-class AppError(ValueError):
-    """A user's CDK app or cloud assembly cannot be run on the emulator; the message is one line."""
 
 
 def _cdk_json(app_dir: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 from sfn_breaker.contract import DEFAULT_STACK_NAME, EMULATOR_ACCESS_KEY, EMULATOR_REGION, EMULATOR_SECRET_KEY
 from sfn_breaker.errors import EmulatorError
 from sfn_breaker.local.assembly import Assembly
-from sfn_breaker.local.state import EmulatorState, default_state_file, log_file_for
+from sfn_breaker.local.state import EmulatorState, Origin, default_state_file, log_file_for
 
 #: How a background emulator's log says, on its last line, why it did not start.
 FAILED_TO_START = "circuit breaker emulator failed to start: "
@@ -49,10 +49,12 @@ def start_background(
     context_overrides: Mapping[str, Any] | None = None,
     assembly_dir: Path | None = None,
     stack_name: str | None = None,
+    app: Origin | None = None,
     timeout: float = 180.0,
 ) -> Started:
     """Start the emulator as a background process (unless one is running) and wait until it is ready.
 
+    ``app``: the CDK app that ``assembly_dir`` was synthesized from, for the state file to name.
     The wait is bounded by ``timeout`` seconds; the process's output goes to a log file next to
     the state file, and its last lines are in the error when it fails to start.
     """
@@ -70,6 +72,8 @@ def start_background(
         command += ["--assembly", str(assembly_dir)]
     if stack_name is not None:
         command += ["--stack", stack_name]
+    if app is not None and app.app is not None:
+        command += ["--app", app.app, "--app-dir", str(app.app_dir)]
     if context_overrides:
         command += ["--context", json.dumps(dict(context_overrides))]
     with log_path.open("wb") as log:
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--assembly", type=Path, default=None, help="a synthesized cloud assembly directory")
     parser.add_argument("--stack", default=None, help="the assembly's stack (default: the demo's)")
     parser.add_argument("--context", default=None, help="CDK context overrides, as a JSON object")
+    parser.add_argument("--app", default=None, help="the CDK app --assembly was synthesized from (for the state file)")
+    parser.add_argument("--app-dir", default=None, help="the folder that app ran in")
     args = parser.parse_args(argv)
 
     def terminate(signum: int, frame: FrameType | None) -> None:
@@ -196,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         region=args.region,
         state_file=args.state_file or default_state_file(),
     )
+    if args.app is not None:
+        local.origin = Origin(app=args.app, app_dir=args.app_dir)
     try:
         local.start()
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +44,8 @@ from sfn_breaker.errors import EmulatorError
 from sfn_breaker.local.assembly import AppError, Assembly, choose_stack, synth, synth_app
 from sfn_breaker.local.deploy import DeployedStack, check_deployment, deploy_stack, invoked_functions
 from sfn_breaker.local.interpreter import Speedups
-from sfn_breaker.local.runtime import LambdaRuntime
-from sfn_breaker.local.state import EmulatorState, log_file_for, remove_state
+from sfn_breaker.local.runtime import HandlerNotFoundError, LambdaRuntime
+from sfn_breaker.local.state import EmulatorState, Origin, log_file_for, remove_state
 from sfn_breaker.local.sync_api import SyncExecutionMiddleware
 
 if TYPE_CHECKING:
@@ -113,6 +114,14 @@ class LocalBreaker:
         self.region = region
         self.state_file = state_file
         self.runtime = LambdaRuntime(speedups)
+        #: What the state file says this emulator runs (``breaker local up`` compares it with a new request).
+        self.origin = (
+            Origin(app=app, app_dir=str(self.app_dir.resolve()))
+            if app is not None
+            else Origin(assembly=str(assembly.directory.resolve()))
+            if assembly is not None
+            else Origin(settings=self.context_overrides or None)
+        )
         self._stack: DeployedStack | None = None
         self._session: boto3.Session | None = None
         self._server: BaseWSGIServer | None = None
@@ -243,6 +252,7 @@ class LocalBreaker:
                 stack_name=assembly.stack_name,
                 started_at=time.time(),
                 log_file=str(log_file_for(self.state_file)),
+                **asdict(self.origin),
             )
             state.write(self.state_file)
             self._exit.callback(remove_state, self.state_file, os.getpid())
@@ -266,6 +276,10 @@ class LocalBreaker:
                 )
             try:
                 self.runtime.resolve(function)
+            except HandlerNotFoundError as exc:
+                raise AppError(
+                    f"function {logical_id}: its handler {function.handler!r} cannot be found: {exc}"
+                ) from None
             except Exception as exc:
                 raise AppError(
                     f"function {logical_id}: its handler {function.handler!r} cannot be imported: "

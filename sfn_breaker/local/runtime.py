@@ -92,6 +92,11 @@ def _load_module(path: Path, name: str) -> Any:
 _EMULATOR_DIRS = frozenset({os.path.dirname(__file__), str(Path(__file__).resolve().parent)})
 
 
+class HandlerNotFoundError(AttributeError):
+    """A function's handler names a module or function its code does not have; the message names
+    them as the user wrote them (``inventory.py has no function 'handlr'``)."""
+
+
 class LambdaRuntime:
     """Runs Lambda invocations and stream deliveries in this process while installed.
 
@@ -202,14 +207,21 @@ class LambdaRuntime:
         with self._import_lock:
             directory = self._put_code_on_path(function)
             module_name, _, attribute = function.handler.rpartition(".")
+            if not module_name or not attribute:
+                raise HandlerNotFoundError(f"{function.handler!r} is not MODULE.FUNCTION (e.g. 'orders.handler')")
             own_file = directory / f"{module_name}.py" if directory is not None and "." not in module_name else None
             if own_file is not None and own_file.is_file():
                 module = _load_module(
                     own_file, f"_breaker_code_{key[0][:16].replace('/', '_').replace('+', '_')}_{module_name}"
                 )
+                where = own_file.name  # the user's file; the module's private name would mean nothing to them
             else:
                 module = importlib.import_module(module_name)
-            handler = getattr(module, attribute)
+                where = f"module {module_name}"
+            handler = getattr(module, attribute, None)
+            if not callable(handler):
+                what = "no function" if handler is None else "no function (only a value)"
+                raise HandlerNotFoundError(f"{where} has {what} {attribute!r}")
             self._handlers[key] = handler
         return handler
 

@@ -13,6 +13,7 @@ import os
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 HEALTH_PATH = "/_breaker/health"
 STATE_DIR_ENV = "BREAKER_STATE_DIR"
@@ -20,8 +21,36 @@ STATE_FILE_NAME = "local.json"
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an emulator's stack comes from: a CDK app (its command and folder), a cloud assembly
+    given as it is, or the package's demo app (with its ``settings``, the CDK context overrides).
+
+    ``breaker local up`` compares the one it is asked for with the running emulator's, to say
+    whether that emulator already runs what is asked.
+    """
+
+    app: str | None = None
+    app_dir: str | None = None
+    assembly: str | None = None
+    settings: dict[str, Any] | None = None
+
+    @property
+    def is_demo(self) -> bool:
+        return self.app is None and self.assembly is None
+
+    def describe(self) -> str:
+        if self.app is not None:
+            return f"app `{self.app}` in {self.app_dir}"
+        if self.assembly is not None:
+            return f"cloud assembly {self.assembly}"
+        if self.settings:
+            return f"the demo app with {json.dumps(self.settings, separators=(',', ':'))}"
+        return "the demo app"
+
+
+@dataclass(frozen=True)
 class EmulatorState:
-    """What ``breaker local up`` records about the running emulator."""
+    """What ``breaker local up`` records about the running emulator: where it answers, and what it runs."""
 
     pid: int
     endpoint_url: str
@@ -29,6 +58,14 @@ class EmulatorState:
     stack_name: str
     started_at: float
     log_file: str | None = None
+    app: str | None = None
+    app_dir: str | None = None
+    assembly: str | None = None
+    settings: dict[str, Any] | None = None
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(app=self.app, app_dir=self.app_dir, assembly=self.assembly, settings=self.settings or None)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,12 +84,19 @@ class EmulatorState:
 
     def is_alive(self, timeout: float = 2.0) -> bool:
         """Whether this emulator answers on its endpoint (and is the process recorded)."""
-        try:
-            with urllib.request.urlopen(f"{self.endpoint_url}{HEALTH_PATH}", timeout=timeout) as response:
-                health = json.loads(response.read())
-        except (OSError, ValueError):
-            return False
-        return bool(health.get("ok")) and health.get("pid") == self.pid
+        health = emulator_health(self.endpoint_url, timeout)
+        return health is not None and health.get("pid") == self.pid
+
+
+def emulator_health(endpoint_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """What the emulator at ``endpoint_url`` says about itself (``pid``, ``stackName``, ``region``),
+    or ``None`` when no emulator of this package answers there."""
+    try:
+        with urllib.request.urlopen(f"{endpoint_url.rstrip('/')}{HEALTH_PATH}", timeout=timeout) as response:
+            health = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return health if isinstance(health, dict) and health.get("ok") else None
 
 
 def default_state_file() -> Path:
