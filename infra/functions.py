@@ -18,8 +18,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from sfn_breaker.contract import READ_SHARDS_RESOURCE_TYPE
-from sfn_breaker.core.model import SHARD_SEPARATOR
+from sfn_breaker.core.model import READ_SHARDS_RESOURCE_TYPE, SHARD_SEPARATOR
 
 from . import assets, nag
 from .table import KEY_WRITE_ACTIONS

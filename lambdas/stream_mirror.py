@@ -34,7 +34,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeDeserializer
 
-from sfn_breaker.contract import RESYNC_READ_SHARDS_EVENT
 from sfn_breaker.core import model, reading
 from sfn_breaker.core.model import CircuitState, CorruptItemError
 
@@ -65,7 +64,7 @@ READ_SHARDS_PROPERTY = "ReadShards"
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "RequestType" in event:
         return on_deploy(event)
-    if event == RESYNC_READ_SHARDS_EVENT:
+    if event == model.RESYNC_READ_SHARDS_EVENT:
         return resync(read_shards())
     synced = 0
     for record in event.get("Records", []):

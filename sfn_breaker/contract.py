@@ -18,11 +18,6 @@ DEMO_SERVICE_OUTPUT: Final = "DemoServiceFunctionName"
 #: The demo service that the demo stack registers.
 DEMO_SERVICE: Final = "payment"
 
-#: The custom resource with which a deploy has StreamMirror bring every read shard in step with its
-#: base item (docs/scale.md), and the plain event the emulator's deploy sends StreamMirror instead.
-READ_SHARDS_RESOURCE_TYPE: Final = "Custom::ReadShardsInStep"
-RESYNC_READ_SHARDS_EVENT: Final = {"Action": "ResyncReadShards"}
-
 #: Step Functions' limit: an Express execution lasts at most five minutes.
 EXPRESS_MAX_SECONDS: Final = 300
 #: Step Functions' limit on an execution's input: 256 KiB, counted in UTF-8 bytes.

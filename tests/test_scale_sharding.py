@@ -23,7 +23,6 @@ from typer.testing import CliRunner, Result
 from bench.scale.throttling import ThrottledItems
 from infra.workflow import circuit_keys
 from sfn_breaker.cli.app import EXIT_USAGE, app
-from sfn_breaker.contract import RESYNC_READ_SHARDS_EVENT
 from sfn_breaker.core import model
 from sfn_breaker.core.store import CircuitStore
 from sfn_breaker.errors import CircuitOpenError
@@ -322,7 +321,7 @@ def test_the_deploy_resync_brings_shards_in_step_with_the_setting(
     """What a deploy that changes readShards runs (the custom resource on AWS; on the emulator,
     deploy_stack invokes StreamMirror itself): the emulator cannot redeploy a stack, so the table
     state a redeploy meets is made here and the entry point run on it."""
-    assert any(i.event == RESYNC_READ_SHARDS_EVENT for i in local.runtime.calls_to("StreamMirror"))  # on deploy
+    assert any(i.event == model.RESYNC_READ_SHARDS_EVENT for i in local.runtime.calls_to("StreamMirror"))  # on deploy
 
     # GIVEN a circuit held open while it had one item (its shards never written), and a shard left
     # from a higher setting
@@ -336,7 +335,8 @@ def test_the_deploy_resync_brings_shards_in_step_with_the_setting(
 
     # WHEN the deploy's resync runs with readShards 4, THEN every shard reads open and #9 is gone
     answer = local.boto3_client("lambda").invoke(
-        FunctionName=local.stack.physical_ids[stream_mirror_id(local)], Payload=json.dumps(RESYNC_READ_SHARDS_EVENT)
+        FunctionName=local.stack.physical_ids[stream_mirror_id(local)],
+        Payload=json.dumps(model.RESYNC_READ_SHARDS_EVENT),
     )
     assert json.loads(answer["Payload"].read()) == {
         "Services": ["payment"],

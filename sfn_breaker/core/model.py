@@ -94,6 +94,13 @@ SHARD_SEPARATOR = "#"
 READ_ATTRIBUTES = (OPEN_UNTIL, FORCED, ADMIT_10, ADMIT_50)
 
 
+#: The custom resource with which a deploy has StreamMirror bring every read shard in step with its
+#: base item (docs/scale.md), and the plain event the emulator's deploy sends StreamMirror instead.
+#: Here rather than in ``sfn_breaker.contract``: StreamMirror's asset ships ``core``, not ``contract``.
+READ_SHARDS_RESOURCE_TYPE = "Custom::ReadShardsInStep"
+RESYNC_READ_SHARDS_EVENT = {"Action": "ResyncReadShards"}
+
+
 def shard_keys(service: str, read_shards: int) -> list[str]:
     """The keys of a circuit's items: the base item (``service``, shard 0, which every writer
     writes), then ``service#1`` to ``service#K-1`` (copies kept for reading)."""

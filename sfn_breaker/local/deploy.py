@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sfn_breaker.contract import READ_SHARDS_RESOURCE_TYPE, RESYNC_READ_SHARDS_EVENT
+from sfn_breaker.core.model import READ_SHARDS_RESOURCE_TYPE, RESYNC_READ_SHARDS_EVENT
 from sfn_breaker.local.assembly import Assembly
 
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
