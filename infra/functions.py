@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from sfn_breaker.core.model import READ_SHARDS_RESOURCE_TYPE, SHARD_SEPARATOR
 
 from . import assets, nag
 from .table import KEY_WRITE_ACTIONS
@@ -89,9 +92,19 @@ class BreakerFunctions(Construct):
         table.grant(self.stream_mirror, "dynamodb:UpdateItem")
         # Always set (``{}``: none), so that no value is ever inherited where functions share an
         # environment (the emulator runs every function in one process).
-        self.stream_mirror.add_environment("READ_SHARDS", json.dumps(dict(sorted((read_shards or {}).items()))))
-        if read_shards:
-            table.grant(self.stream_mirror, "dynamodb:PutItem", "dynamodb:DeleteItem")
+        shards_setting = json.dumps(dict(sorted((read_shards or {}).items())))
+        self.stream_mirror.add_environment("READ_SHARDS", shards_setting)
+        # Read shards: StreamMirror writes and deletes them, and on deploy reads every base item
+        # and lists the table to delete shards no call reads. Granted with no shards too: turning
+        # sharding off must delete the shards left. Writes are limited to shard keys (``payment#3``).
+        table.grant(self.stream_mirror, "dynamodb:GetItem", "dynamodb:Scan")
+        self.stream_mirror.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                resources=[table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"*{SHARD_SEPARATOR}*"]}},
+            )
+        )
         self.stream_mirror.add_event_source(
             event_sources.DynamoEventSource(
                 table,
@@ -104,6 +117,23 @@ class BreakerFunctions(Construct):
         if encryption_key is not None:
             for function in (self.record_failure, self.claim_probe, self.stream_mirror):
                 encryption_key.grant(function, *KEY_WRITE_ACTIONS)
+        # On deploy, and again whenever READ_SHARDS changes (the resource's only property),
+        # CloudFormation asks StreamMirror to bring every read shard in step with its base item.
+        self.read_shards_in_step = CustomResource(
+            self,
+            "ReadShardsInStep",
+            service_token=self.stream_mirror.function_arn,
+            resource_type=READ_SHARDS_RESOURCE_TYPE,
+            properties={"ReadShards": shards_setting},
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # After its grants (the role's policy) and after the stream's mapping: a write before the
+        # mapping reads the stream is one the resync sees, a write after it one the stream brings.
+        if self.stream_mirror.role is not None:
+            self.read_shards_in_step.node.add_dependency(self.stream_mirror.role)
+        for child in self.stream_mirror.node.children:
+            if isinstance(child, lambda_.EventSourceMapping):
+                self.read_shards_in_step.node.add_dependency(child)
 
     def _function(self, name: str, handler: str, description: str) -> lambda_.Function:
         log_group = logs.LogGroup(

@@ -11,6 +11,15 @@ also copies every change of what the workflow reads from the base item to the sh
 ``payment#1`` to ``payment#7`` (or deletes them), so that every writer (the breaker's own, the CLI,
 an operator's console) writes one item and the shards follow within the stream's delay. Records
 of the shards themselves are ignored.
+
+It has one more entry point, for deploys: an event that is not a stream batch brings every
+sharded service's read shards in step with its base item and deletes every shard no call reads
+(``resync``). The construct runs it on deploy as a CloudFormation custom resource
+(``RequestType`` in the event, answered on its ``ResponseURL``) whose properties are the
+``READ_SHARDS`` setting, so it runs again whenever that setting changes; the emulator's deploy
+runs it in-process with ``{"Action": "ResyncReadShards"}``. Without it, raising ``readShards``
+while an operator holds a circuit open would leave the new shards absent (read as closed) until
+the base item next changed, and a shard left from an earlier, higher setting would be read again.
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -46,8 +56,16 @@ def _image(record: dict[str, Any], name: str) -> dict[str, Any] | None:
     return {key: _deserializer.deserialize(value) for key, value in raw.items()}
 
 
+#: The custom resource's property that holds ``READ_SHARDS``, a JSON object.
+READ_SHARDS_PROPERTY = "ReadShards"
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "RequestType" in event:
+        return on_deploy(event)
+    if event == model.RESYNC_READ_SHARDS_EVENT:
+        return resync(read_shards())
     synced = 0
     for record in event.get("Records", []):
         synced += handle_record(record)
@@ -58,6 +76,61 @@ def read_shards() -> dict[str, int]:
     """Each sharded service's number of read shards, from the construct."""
     shards: dict[str, int] = json.loads(os.environ.get("READ_SHARDS") or "{}")
     return shards
+
+
+def resync(shards: Mapping[str, int]) -> dict[str, Any]:
+    """Bring every sharded service's read shards in step with its base item, and delete every read
+    shard no call reads (of a service with fewer shards now, or none). Returns what it changed."""
+    store = circuit_store()
+    _, held = store.scan_with_shards()
+    services = {name for name, k in shards.items() if k > 1}
+    services |= {key.split(model.SHARD_SEPARATOR, 1)[0] for key in held}
+    written: list[str] = []
+    deleted: list[str] = []
+    for service in sorted(services):
+        result = store.resync_shards(service, shards.get(service, 1))
+        stale = sorted(result.stale)
+        put, removed = (stale, []) if model.shard_view(result.base) is not None else ([], stale)
+        removed += result.unread
+        written += put
+        deleted += removed
+        if result.changed:
+            logger.info(
+                "Read shards brought in step on deploy",
+                extra={"circuit": service, "written": put, "deleted": removed},
+            )
+    return {"Services": sorted(services), "Written": sorted(written), "Deleted": sorted(deleted)}
+
+
+def on_deploy(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudFormation custom resource's request: ``resync`` on Create and Update (a changed
+    ``READ_SHARDS``), nothing on Delete; the answer goes to the request's ``ResponseURL``, and a
+    failure fails the deploy (which rolls back, and runs this again with the old setting)."""
+    status, reason, data = "SUCCESS", "", {}
+    try:
+        if event["RequestType"] in ("Create", "Update"):
+            properties = event.get("ResourceProperties", {})
+            shards = json.loads(properties.get(READ_SHARDS_PROPERTY) or "{}")
+            data = {"Written": len(resync(shards)["Written"])}
+    except Exception as exc:  # the deploy must hear of any failure, or it waits an hour for an answer
+        logger.exception("Could not bring the read shards in step on deploy")
+        status, reason = "FAILED", f"{type(exc).__name__}: {exc}"[:900]
+    answer = {
+        "Status": status,
+        "Reason": reason or "read shards in step",
+        "PhysicalResourceId": event.get("PhysicalResourceId") or "read-shards-in-step",
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "Data": data,
+    }
+    body = json.dumps(answer).encode()
+    request = urllib.request.Request(  # the pre-signed https URL CloudFormation gave
+        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+    return answer
 
 
 def handle_record(record: dict[str, Any]) -> int:

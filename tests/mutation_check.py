@@ -46,6 +46,8 @@ LOCAL_UP_TESTS = (
     "tests/test_cli.py::test_local_up_of_something_else_while_an_emulator_runs_refuses_in_one_line",
     "tests/test_own_app.py::test_local_up_in_the_apps_folder_runs_its_cdk_json_app",
 )
+CLIENT = REPOSITORY / "sfn_breaker" / "client" / "sync.py"
+STORE = REPOSITORY / "sfn_breaker" / "core" / "store.py"
 SCALE_TESTS = ("tests/test_scale_sharding.py", "tests/test_scale_throttling.py")
 WORKFLOW_TESTS = ("tests/test_workflow.py", "tests/test_workflow_semantics.py")
 RULE_TESTS = ("tests/test_rules.py", "tests/test_transitions.py", *WORKFLOW_TESTS)
@@ -330,6 +332,30 @@ MUTATIONS = (
         replace(
             "    circuit_store().write_shards(shard_keys, after)\n",
             "    if after is not None:\n        circuit_store().write_shards(shard_keys, after)\n",
+        ),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "the CLI's close leaves the read shards as they are",
+        CLIENT,
+        replace(
+            "            shards = self._repair(store, service, now)  # a stale shard goes",
+            "            shards = None  # a stale shard goes",
+        ),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "a resync leaves shards beyond readShards",
+        STORE,
+        replace("            self.write_shards(unread, None)\n", ""),
+        SCALE_TESTS,
+    ),
+    Mutation(
+        "a read shard out of step not shown",
+        CLIENT,
+        replace(
+            "        stale_shards=tuple(shard_view(key, shard, now) for key, shard in sorted((stale or {}).items())),",
+            "        stale_shards=(),",
         ),
         SCALE_TESTS,
     ),

@@ -206,6 +206,7 @@ def test_list_shows_every_registered_circuit(cli: Any) -> None:
             "lastFailureAt": None,
             "reason": None,
             "problem": None,
+            "staleShards": [],  # read shards that disagree with the circuit: none unsharded
         }
     ]
 

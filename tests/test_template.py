@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from sfn_breaker.local.assembly import Assembly
+from tests.conftest import READ_SHARDS
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,31 @@ def test_stream_feeds_the_mirror_function(default_assembly: Assembly) -> None:
     function = default_assembly.template["Resources"][function_id]
     assert function["Properties"]["Handler"] == "sfn_breaker.lambdas.stream_mirror.handler"
     assert mapping["Properties"]["BisectBatchOnFunctionError"] is True
+
+
+@pytest.mark.parametrize(("variant", "setting"), [("default", {}), ("fast_sharded", {"payment": READ_SHARDS})])
+def test_a_deploy_resyncs_the_read_shards_whenever_the_setting_changes(
+    assemblies: dict[str, Assembly], variant: str, setting: dict[str, int]
+) -> None:
+    """StreamMirror is the custom resource's function; the resource's one property is READ_SHARDS,
+    so CloudFormation sends it an Update (a resync) exactly when the setting changes. It runs after
+    the function's grants and after the stream's mapping exists."""
+    assembly = assemblies[variant]
+    _, resource = _one(assembly, "Custom::ReadShardsInStep")
+    mapping_id, mapping = _one(assembly, "AWS::Lambda::EventSourceMapping")
+    function_id = mapping["Properties"]["FunctionName"]["Ref"]
+    function = assembly.template["Resources"][function_id]["Properties"]
+    assert resource["Properties"] == {
+        "ServiceToken": {"Fn::GetAtt": [function_id, "Arn"]},
+        "ReadShards": json.dumps(setting),
+    }
+    assert function["Environment"]["Variables"]["READ_SHARDS"] == json.dumps(setting)
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    policies = [
+        k for k, v in _resources(assembly, "AWS::IAM::Policy").items() if {"Ref": role_id} in v["Properties"]["Roles"]
+    ]
+    assert {mapping_id, role_id, *policies} <= set(resource["DependsOn"])
+    assert resource["DeletionPolicy"] == "Delete"
 
 
 def test_outputs(template: Template) -> None:
@@ -248,9 +274,25 @@ def test_breaker_functions_get_only_the_table_actions_they_use(default_assembly:
             "demo_service.handler": set(),
             "sfn_breaker.lambdas.record_failure.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
             "sfn_breaker.lambdas.claim_probe.handler": {"dynamodb:GetItem", "dynamodb:PutItem"},
-            "sfn_breaker.lambdas.stream_mirror.handler": {"dynamodb:UpdateItem"},
+            # The OpenUntil mirror; and the read shards (docs/scale.md): it reads base items, lists the
+            # table on deploy, and writes and deletes shard items only (keys with "#").
+            "sfn_breaker.lambdas.stream_mirror.handler": {
+                "dynamodb:UpdateItem",
+                "dynamodb:GetItem",
+                "dynamodb:Scan",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            },
         }
         assert table_actions == expected[props["Handler"]], props["Handler"]
+        for statement in statements:
+            actions = set(_as_list(statement["Action"]))
+            if props["Handler"].endswith("stream_mirror.handler") and actions & {
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+            }:
+                assert actions == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+                assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*#*"]}}
         if props["Handler"] != "demo_service.handler":
             assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": table_id}
             assert props["TracingConfig"] == {"Mode": "Active"}

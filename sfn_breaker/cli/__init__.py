@@ -11,7 +11,7 @@ Where commands go (AWS, ``AWS_ENDPOINT_URL``, or the local emulator) is decided 
 The CLI needs Typer and Rich, which come with the ``cli`` extra; this module imports neither,
 so that ``main`` can say so in one line on an installation without them. The apps and helpers
 are in ``app``; the commands in ``calls`` (invoke), ``circuits`` (status, list, open, close,
-with ``formatting``), ``local`` (local up, local down) and ``demo``.
+resync, with ``formatting``), ``local`` (local up, local down) and ``demo``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading and operating circuits: ``breaker status``, ``list``, ``open`` and ``close``."""
+"""Reading and operating circuits: ``breaker status``, ``list``, ``open``, ``close`` and ``resync``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sfn_breaker.cli.formatting import (
     shorten,
     view_json,
 )
-from sfn_breaker.client import CircuitChange, CircuitReport
+from sfn_breaker.client import CircuitChange, CircuitReport, ShardRepair
 from sfn_breaker.contract import DEFAULT_STACK_NAME
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
@@ -91,6 +91,13 @@ def _show(views: list[CircuitReport], as_json: bool, *, single: bool) -> None:
     for view in views:
         if view.problem:
             err.print(f"warning: the item of {view.service} is not valid: {view.problem}", markup=False)
+        for shard in view.stale_shards:
+            err.print(
+                f"warning: read shard {shard.service} reads {describe(shard)}, but {view.service}'s circuit is "
+                f"{describe(view)}: the calls that read that shard see it; "
+                f"`breaker resync {view.service}` brings it in step.",
+                markup=False,
+            )
 
 
 # --------------------------------------------------------------------------- operating circuits
@@ -150,8 +157,37 @@ def close(
         _confirm(client.close(service), "Calls go through again.")
 
 
+@app.command()
+@friendly_errors
+def resync(
+    service: Annotated[str | None, typer.Argument(help="One service; every circuit when left out.")] = None,
+    stack_name: StackName = DEFAULT_STACK_NAME,
+    local: UseLocal = False,
+) -> None:
+    """Bring read shards (readShards) in step with their circuits, changing no circuit: after
+    `breaker status` warns of a shard out of step, or after changing readShards."""
+    repairs = make_client(stack_name, local).resync_shards(service)
+    for repair in repairs:
+        out.print(_repaired(repair) or f"{repair.service}: read shards already in step.", markup=False)
+    if not repairs:
+        out.print("No circuits.")
+
+
+def _repaired(repair: ShardRepair) -> str:
+    """What bringing a circuit's read shards in step did, in one line ('' when nothing)."""
+    if not repair.changed:
+        return ""
+    parts = [f"{shard.service} (it read {describe(shard)})" for shard in repair.stale]
+    parts += [f"{key} deleted (beyond readShards)" for key in repair.unread]
+    return f"{repair.service}: read shards brought in step: {', '.join(parts)}."
+
+
 def _confirm(change: CircuitChange, consequence: str) -> None:
     if not change.changed:
         out.print(f"{change.service}: already {describe(change.after)}; nothing changed.", markup=False)
-        return
-    out.print(f"{change.service}: {describe(change.before)} -> {describe(change.after)}. {consequence}", markup=False)
+    else:
+        out.print(
+            f"{change.service}: {describe(change.before)} -> {describe(change.after)}. {consequence}", markup=False
+        )
+    if change.shards is not None and change.shards.changed:
+        out.print(_repaired(change.shards), markup=False)

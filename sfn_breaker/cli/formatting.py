@@ -23,7 +23,8 @@ STATE_STYLES = {
 
 def view_json(view: CircuitView) -> dict[str, Any]:
     """A circuit for ``--json``: field names as in the README, times as ISO-8601 UTC; ``reason`` is
-    the operator's note (on a ``CircuitReport``, what the client returns)."""
+    the operator's note and ``staleShards`` the read shards that disagree with the circuit (on a
+    ``CircuitReport``, what the client returns)."""
     return {
         "service": view.service,
         "state": view.state.value,
@@ -33,6 +34,10 @@ def view_json(view: CircuitView) -> dict[str, Any]:
         "lastFailureAt": view.last_failure_at,
         "reason": getattr(view, "reason", None),
         "problem": view.problem,
+        "staleShards": [
+            {"shard": shard.service, "state": shard.state.value, "openUntil": iso_utc(shard.open_until)}
+            for shard in getattr(view, "stale_shards", ())
+        ],
     }
 
 

@@ -13,8 +13,9 @@
 In async code, ``async with AsyncBreakerClient() as client:`` and the same methods, awaited.
 
 - ``sync``: ``BreakerClient`` (calling, and the operators' ``status``, ``list_circuits``,
-  ``force_open``, ``close``, ``force_closed``), ``CircuitReport`` (a ``CircuitView`` with the
-  operator's ``reason``) and ``CircuitChange``.
+  ``force_open``, ``close``, ``force_closed``, ``resync_shards``), ``CircuitReport`` (a
+  ``CircuitView`` with the operator's ``reason`` and any read shard out of step), ``CircuitChange``
+  and ``ShardRepair``.
 - ``asynchronous``: ``AsyncBreakerClient``, the sync client's calls on a bounded thread pool.
 - ``base``: the constructor and settings both clients share.
 - ``memory``: the clients' memory of open circuits: after a ``CircuitOpen`` answer, calls fail
@@ -25,7 +26,7 @@ In async code, ``async with AsyncBreakerClient() as client:`` and the same metho
 
 from sfn_breaker.client.asynchronous import AsyncBreakerClient
 from sfn_breaker.client.results import result_from
-from sfn_breaker.client.sync import BreakerClient, CircuitChange, CircuitReport
+from sfn_breaker.client.sync import BreakerClient, CircuitChange, CircuitReport, ShardRepair
 from sfn_breaker.core.model import CircuitState, CircuitView
 from sfn_breaker.errors import (
     BreakerError,
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidRequestError",
     "ServiceCallError",
+    "ShardRepair",
     "StackNotFoundError",
     "result_from",
 ]

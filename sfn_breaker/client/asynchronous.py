@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from sfn_breaker.client.base import BaseBreakerClient
-from sfn_breaker.client.sync import BreakerClient, CircuitChange, CircuitReport
+from sfn_breaker.client.sync import BreakerClient, CircuitChange, CircuitReport, ShardRepair
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -72,6 +72,9 @@ class AsyncBreakerClient(BaseBreakerClient):
 
     async def force_closed(self, service: str, reason: str = "") -> CircuitChange:
         return await self._run(self.sync.force_closed, service, reason)
+
+    async def resync_shards(self, service: str | None = None) -> list[ShardRepair]:
+        return await self._run(self.sync.resync_shards, service)
 
     async def aclose(self) -> None:
         """Stop the thread pool (calls still running finish on their threads)."""

@@ -110,7 +110,7 @@ class Connection:
         self._lock = threading.RLock()
         self._clients: dict[str, Any] = {}
         self._thread = threading.local()
-        self._registered: tuple[str, ...] | None = None
+        self._registered: dict[str, int] | None = None
         self._registered_known = False
         self._session_ready = options.session is not None  # a session given is used as it is
         self._nothing_found = False  # no session, endpoint, credentials or running emulator
@@ -148,6 +148,17 @@ class Connection:
 
     def registered_services(self) -> tuple[str, ...] | None:
         """The services the workflow routes, read once from its definition (``None`` when it cannot be read)."""
+        registered = self._registered_settings()
+        return None if registered is None else tuple(sorted(registered))
+
+    def read_shards(self, service: str) -> int | None:
+        """How many items the workflow reads ``service``'s circuit from (its ``readShards``: 1 for a
+        service that is not sharded or not registered), from the workflow's definition; ``None``
+        when the definition cannot be read."""
+        registered = self._registered_settings()
+        return None if registered is None else registered.get(service, 1)
+
+    def _registered_settings(self) -> dict[str, int] | None:
         with self._lock:
             if not self._registered_known:
                 self._registered = self._read_registered_services()
@@ -243,7 +254,8 @@ class Connection:
             f'folder (its cdk.json), or `breaker local up --app "python3 app.py" --stack {self.stack_name}`.'
         )
 
-    def _read_registered_services(self) -> tuple[str, ...] | None:
+    def _read_registered_services(self) -> dict[str, int] | None:
+        """Each service the workflow routes, and its ``readShards`` (from its ``Configure`` state)."""
         machine = self.state_machine_arn
         try:
             with self.translated():
@@ -253,9 +265,13 @@ class Connection:
         except BreakerError:
             return None  # no permission to describe it: the workflow still rejects unknown services
         try:
-            choices = json.loads(described["definition"])["States"]["RouteService"]["Choices"]
-            return tuple(sorted(str(c["StringEquals"]) for c in choices if c.get("Variable") == "$.ServiceName"))
-        except (KeyError, TypeError, ValueError):
+            states = json.loads(described["definition"])["States"]
+            choices = states["RouteService"]["Choices"]
+            routes = {
+                str(c["StringEquals"]): str(c.get("Next", "")) for c in choices if c.get("Variable") == "$.ServiceName"
+            }
+            return {name: _read_shards(states.get(state)) for name, state in routes.items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
     # ------------------------------------------------------------------ errors
@@ -322,6 +338,13 @@ class Connection:
         client = self._clients.get("stepfunctions") or self._clients.get("cloudformation")
         endpoint = client.meta.endpoint_url if client is not None else self.endpoint_url
         return endpoint is not None and not _is_aws_endpoint(endpoint)
+
+
+def _read_shards(state: Any) -> int:
+    """A service's ``readShards`` from its ``Configure <service>`` state (1 when it says none)."""
+    result = state.get("Result", {}) if isinstance(state, dict) else {}
+    shards = result.get("ReadShards", 1) if isinstance(result, dict) else 1
+    return shards if isinstance(shards, int) and shards >= 1 else 1
 
 
 def _is_aws_endpoint(url: str | None) -> bool:

@@ -3,8 +3,15 @@
 ``call`` uses ``StartSyncExecution``, the way callers of an Express workflow get its result,
 against AWS and against the local emulator alike, and never retries it (see
 ``sfn_breaker.client.connection``). The operators' methods (``status``, ``list_circuits``,
-``force_open``, ``close``, ``force_closed``) read and write the CircuitStatus table with
-``sfn_breaker.core.store.CircuitStore``: the same items the README documents.
+``force_open``, ``close``, ``force_closed``, ``resync_shards``) read and write the CircuitStatus
+table with ``sfn_breaker.core.store.CircuitStore``: the same items the README documents.
+
+A sharded circuit (``readShards``, docs/scale.md) is read from K items. Every operator's write
+here writes the base item and then brings the K-1 read shards in step itself
+(``CircuitStore.resync_shards``) rather than leaving that to StreamMirror alone, so that it also
+repairs a shard left out of step; ``status`` and ``list_circuits`` report read shards that
+disagree with their base item (``CircuitReport.stale_shards``). K comes from the workflow's
+definition, where the client also finds the registered services.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from sfn_breaker.client.base import BaseBreakerClient
 from sfn_breaker.client.connection import Connection
 from sfn_breaker.client.memory import OpenCircuitMemory
 from sfn_breaker.client.results import result_from
-from sfn_breaker.core import reading
+from sfn_breaker.core import model, reading
 from sfn_breaker.core.model import REASON, CircuitView
+from sfn_breaker.core.store import CircuitStore, ShardResync, stale_shards
 from sfn_breaker.errors import CircuitOpenError, InvalidRequestError
 
 #: What the workflow answers (``InvalidInput``) to a ``Payload`` that is not a JSON object; the
@@ -43,15 +51,57 @@ class CircuitReport(CircuitView):
 
     reason: str | None = None
     """What the operator gave with ``--reason`` (``force_open``/``force_closed``); kept on the item."""
+    stale_shards: tuple[CircuitView, ...] = ()
+    """Read shards that disagree with the circuit's base item, each as a call that reads it sees
+    the circuit (its ``service`` is the shard's key, ``payment#3``): ``resync_shards`` repairs them."""
 
 
-def _view(service: str, item: Mapping[str, Any] | None, now: float) -> CircuitReport:
+def _view(
+    service: str, item: Mapping[str, Any] | None, now: float, stale: Mapping[str, Any] | None = None
+) -> CircuitReport:
     view = reading.view(service, item, now)
     reason = item.get(REASON) if item else None
     return CircuitReport(
         **{field.name: getattr(view, field.name) for field in fields(view)},
         reason=str(reason) if reason else None,
+        stale_shards=tuple(shard_view(key, shard, now) for key, shard in sorted((stale or {}).items())),
     )
+
+
+def shard_view(key: str, shard: Mapping[str, Any] | None, now: float) -> CircuitView:
+    """The circuit as a call that reads the read shard ``key`` sees it. A shard holds what the
+    workflow reads (``OpenUntil``, not ``ExpiryTimeStamp``), so its expiry is read from ``OpenUntil``."""
+    item = dict(shard or {})
+    try:
+        until = reading.parse_iso_timestamp(item.get(model.OPEN_UNTIL), model.OPEN_UNTIL)
+    except model.CorruptItemError:
+        until = None
+    if until is not None:
+        item[model.EXPIRY] = until
+    return reading.view(key, item, now)
+
+
+@dataclass(frozen=True)
+class ShardRepair:
+    """What bringing one circuit's read shards in step did (``resync_shards``, and every operator's write)."""
+
+    service: str
+    read_shards: int | None
+    """The service's ``readShards`` (``None``: the workflow's definition could not be read, and the
+    shards the table held were brought in step)."""
+    stale: tuple[CircuitView, ...]
+    """The read shards that disagreed with the base item, each as calls that read it saw the circuit."""
+    unread: tuple[str, ...]
+    """Shards beyond ``readShards``, which no call reads, deleted."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.stale or self.unread)
+
+    @classmethod
+    def of(cls, resync: ShardResync, read_shards: int | None, now: float) -> ShardRepair:
+        stale = tuple(shard_view(key, shard, now) for key, shard in sorted(resync.stale.items()))
+        return cls(resync.service, read_shards, stale, resync.unread)
 
 
 @dataclass(frozen=True)
@@ -61,6 +111,8 @@ class CircuitChange:
     service: str
     before: CircuitView
     after: CircuitView
+    shards: ShardRepair | None = None
+    """What bringing the circuit's read shards in step after the write did (``None``: not sharded)."""
 
     @property
     def changed(self) -> bool:
@@ -154,21 +206,30 @@ class BreakerClient(BaseBreakerClient):
     def status(self, service: str) -> CircuitReport:
         """``service``'s circuit as a caller would find it now (this client forgets what it remembered of it)."""
         self.open_circuits.forget(service)
+        read_shards = self._read_shards(service)
         with self._connection.translated():
-            item = self._connection.store().get(service)
+            store = self._connection.store()
+            item = store.get(service)
+            shards = store.shard_items(service) if read_shards != 1 else {}
         if item is None:
             self._require_registered(service)
-        return _view(service, item, self.options.clock())
+        return _view(service, item, self.options.clock(), stale_shards(service, read_shards, item, shards))
 
     def list_circuits(self) -> list[CircuitReport]:
         """Every registered service's circuit, and any other circuit the table holds, by name (this
         client forgets every open circuit it remembered)."""
         self.open_circuits.forget()
         with self._connection.translated():
-            stored = {str(item["ServiceName"]): item for item in self._connection.store().scan()}
+            circuits, shards = self._connection.store().scan_with_shards()
+        stored = {str(item[model.KEY]): item for item in circuits}
         names = sorted(set(self.registered_services() or ()) | set(stored))
         now = self.options.clock()
-        return [_view(name, stored.get(name), now) for name in names]
+        reports = []
+        for name in names:
+            own = {key: shard for key, shard in shards.items() if key.startswith(f"{name}{model.SHARD_SEPARATOR}")}
+            stale = stale_shards(name, self._read_shards(name), stored.get(name), own)
+            reports.append(_view(name, stored.get(name), now, stale))
+        return reports
 
     # ------------------------------------------------------------------ operating circuits
 
@@ -202,7 +263,8 @@ class BreakerClient(BaseBreakerClient):
             store = self._connection.store()
             before = _view(service, store.get(service), now)
             item = store.force_open(service, until=expiry, now=now, reason=reason)
-        return CircuitChange(service, before, _view(service, item, now))
+            shards = self._repair(store, service, now)
+        return CircuitChange(service, before, _view(service, item, now), shards)
 
     def close(self, service: str) -> CircuitChange:
         """Close ``service``'s circuit now, whether it opened by itself or was forced open or closed
@@ -210,12 +272,14 @@ class BreakerClient(BaseBreakerClient):
         when its service is no longer registered; a name with no circuit and no registration is refused
         with ``UnknownService``."""
         self.open_circuits.forget(service)
-        with self._connection.translated():
-            old = self._connection.store().close(service)
-        if old is None:  # nothing was stored: a typo must not read as "already closed"
-            self._require_registered(service)
         now = self.options.clock()
-        return CircuitChange(service, _view(service, old, now), _view(service, None, now))
+        with self._connection.translated():
+            store = self._connection.store()
+            old = store.close(service)
+            if old is None:  # nothing was stored: a typo must not read as "already closed"
+                self._require_registered(service)
+            shards = self._repair(store, service, now)  # a stale shard goes even when no base item was left
+        return CircuitChange(service, _view(service, old, now), _view(service, None, now), shards)
 
     def force_closed(self, service: str, reason: str = "") -> CircuitChange:
         """Always call ``service`` and never open its circuit, until ``close`` (or ``force_open``)."""
@@ -226,7 +290,38 @@ class BreakerClient(BaseBreakerClient):
             store = self._connection.store()
             before = _view(service, store.get(service), now)
             item = store.force_closed(service, now=now, reason=reason)
-        return CircuitChange(service, before, _view(service, item, now))
+            shards = self._repair(store, service, now)
+        return CircuitChange(service, before, _view(service, item, now), shards)
+
+    def resync_shards(self, service: str | None = None) -> list[ShardRepair]:
+        """Bring read shards in step with their base items, without changing any circuit: ``service``'s,
+        or (``None``) those of every registered service and of any other circuit the table holds
+        shards of. Shards beyond a service's ``readShards`` are deleted. What ``breaker resync`` does."""
+        now = self.options.clock()
+        with self._connection.translated():
+            store = self._connection.store()
+            if service is None:
+                circuits, shards = store.scan_with_shards()
+                names = set(self.registered_services() or ()) | {str(item[model.KEY]) for item in circuits}
+                names |= {key.split(model.SHARD_SEPARATOR, 1)[0] for key in shards}
+            else:
+                if store.get(service) is None and not store.shard_items(service):
+                    self._require_registered(service)
+                names = {service}
+            repairs = [self._repair(store, name, now, always=True) for name in sorted(names)]
+        return [repair for repair in repairs if repair is not None]
+
+    def _read_shards(self, service: str) -> int | None:
+        return self._connection.read_shards(service)
+
+    def _repair(self, store: CircuitStore, service: str, now: float, *, always: bool = False) -> ShardRepair | None:
+        """Bring ``service``'s read shards in step after a write of its base item (``None``: not
+        sharded and no shard was found, unless ``always``)."""
+        read_shards = self._read_shards(service)
+        repair = ShardRepair.of(store.resync_shards(service, read_shards), read_shards, now)
+        if read_shards == 1 and not repair.changed and not always:
+            return None
+        return repair
 
     def _require_registered(self, service: str) -> None:
         registered = self.registered_services()

@@ -14,7 +14,8 @@ numeric clock). The breaker writes both together; when someone else writes only
 ``ExpiryTimeStamp``, the table's stream brings the mirror in step within about a second.
 
 A service with ``readShards`` K > 1 also has K-1 read shards, ``<service>#1`` to ``#K-1``: copies
-of the attributes the workflow reads, written only by StreamMirror from the base item.
+of the attributes the workflow reads, written from the base item by StreamMirror (on the stream,
+and on a deploy that changes the setting) and by the operators' tools after their own write.
 """
 
 from __future__ import annotations
@@ -93,9 +94,16 @@ SHARD_SEPARATOR = "#"
 READ_ATTRIBUTES = (OPEN_UNTIL, FORCED, ADMIT_10, ADMIT_50)
 
 
+#: The custom resource with which a deploy has StreamMirror bring every read shard in step with its
+#: base item (docs/scale.md), and the plain event the emulator's deploy sends StreamMirror instead.
+#: Here rather than in ``sfn_breaker.contract``: StreamMirror's asset ships ``core``, not ``contract``.
+READ_SHARDS_RESOURCE_TYPE = "Custom::ReadShardsInStep"
+RESYNC_READ_SHARDS_EVENT = {"Action": "ResyncReadShards"}
+
+
 def shard_keys(service: str, read_shards: int) -> list[str]:
     """The keys of a circuit's items: the base item (``service``, shard 0, which every writer
-    writes), then ``service#1`` to ``service#K-1`` (copies StreamMirror keeps for reading)."""
+    writes), then ``service#1`` to ``service#K-1`` (copies kept for reading)."""
     return [service, *(f"{service}{SHARD_SEPARATOR}{n}" for n in range(1, read_shards))]
 
 

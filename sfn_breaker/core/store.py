@@ -134,15 +134,41 @@ class CircuitStore:
 
     def scan(self) -> list[dict[str, Any]]:
         """Every circuit item (one per service that has one, read shards left out), for listings."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
+        circuits, _ = self.scan_with_shards()
+        return circuits
+
+    def scan_with_shards(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Every circuit item, and apart from them every read shard by key (``payment#3``)."""
+        return self._scan({})
+
+    def shard_items(self, service: str) -> dict[str, dict[str, Any]]:
+        """The read shards the table holds for ``service``, whether the workflow reads them or not."""
+        prefix = f"{service}{model.SHARD_SEPARATOR}"
+        _, shards = self._scan(
+            {
+                "FilterExpression": "begins_with(#key, :prefix)",
+                "ExpressionAttributeNames": {"#key": model.KEY},
+                "ExpressionAttributeValues": {":prefix": prefix},
+            }
+        )
+        return {key: item for key, item in shards.items() if key.startswith(prefix)}
+
+    def _scan(self, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        circuits: list[dict[str, Any]] = []
+        shards: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {"ConsistentRead": True, **filters}
         try:
             while True:
                 page = self.table.scan(**kwargs)
-                # A read shard is a copy of its service's circuit, not a circuit.
-                items.extend(i for i in page.get("Items", []) if not model.is_shard_key(str(i.get(model.KEY, ""))))
+                for item in page.get("Items", []):
+                    key = str(item.get(model.KEY, ""))
+                    # A read shard is a copy of its service's circuit, not a circuit.
+                    if model.is_shard_key(key):
+                        shards[key] = item
+                    else:
+                        circuits.append(item)
                 if "LastEvaluatedKey" not in page:
-                    return items
+                    return circuits, shards
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except ClientError as exc:
             raise StoreError(f"could not list circuits: {exc}") from exc
@@ -190,8 +216,9 @@ class CircuitStore:
         return mirror
 
     def write_shards(self, keys: list[str], view: Mapping[str, Any] | None) -> None:
-        """Make every read shard in ``keys`` hold ``view`` (``None``: no item). Unconditional: only
-        StreamMirror writes shards, in the order of the base item's stream records."""
+        """Make every read shard in ``keys`` hold ``view`` (``None``: no item). Unconditional:
+        StreamMirror writes shards in the order of the base item's stream records, and
+        ``resync_shards`` checks the base item again after writing."""
         try:
             for key in keys:
                 if view is None:
@@ -200,6 +227,61 @@ class CircuitStore:
                     self.table.put_item(Item={**view, model.KEY: key})
         except ClientError as exc:
             raise StoreError(f"could not write the read shards {keys}: {exc}") from exc
+
+    def resync_shards(self, service: str, read_shards: int | None, *, attempts: int = 5) -> ShardResync:
+        """Bring ``service``'s read shards in step with its base item, whatever they hold now.
+
+        The workflow reads shards 1 to ``read_shards`` - 1: each is written with the base item's
+        ``shard_view`` (or deleted when it has none), and every other shard of the service the table
+        holds (left from a higher ``readShards``) is deleted. With ``read_shards`` ``None`` (the
+        setting could not be read) the shards the table holds are brought in step. Only the shards
+        that disagree are written. The base item is read again afterwards: if it changed meanwhile
+        (StreamMirror may have written the newer view before this wrote the older), it starts over.
+        """
+        for _ in range(attempts):
+            existing = self.shard_items(service)
+            base = self.get(service)
+            view = model.shard_view(base)
+            read = model.shard_keys(service, read_shards)[1:] if read_shards is not None else sorted(existing)
+            stale = stale_shards(service, read_shards, base, existing)
+            unread = sorted(key for key in existing if key not in read)
+            self.write_shards(list(stale), view)
+            self.write_shards(unread, None)
+            if model.shard_view(self.get(service)) == view:
+                return ShardResync(service=service, base=base, read=tuple(read), stale=stale, unread=tuple(unread))
+        raise StoreError(
+            f"circuit {service!r} kept changing under {attempts} attempts to bring its read shards in step"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShardResync:
+    """What ``CircuitStore.resync_shards`` found and did."""
+
+    service: str
+    base: dict[str, Any] | None
+    """The base item the shards now follow (``None``: there is none, the circuit is closed)."""
+    read: tuple[str, ...]
+    """The shards the workflow reads (``payment#1`` ...), all now in step."""
+    stale: dict[str, dict[str, Any] | None]
+    """The read shards that disagreed with the base item, and what each held (``None``: nothing)."""
+    unread: tuple[str, ...]
+    """Shards no call reads (beyond ``readShards``), deleted."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.stale or self.unread)
+
+
+def stale_shards(
+    service: str, read_shards: int | None, base: Mapping[str, Any] | None, shards: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any] | None]:
+    """The read shards of ``service`` (of those in ``shards``) that disagree with its base item,
+    and what each holds; with ``read_shards`` ``None``, every shard in ``shards`` counts as read."""
+    view = model.shard_view(dict(base) if base is not None else None)
+    read = model.shard_keys(service, read_shards)[1:] if read_shards is not None else sorted(shards)
+    held = {key: dict(shards[key]) if key in shards else None for key in read}
+    return {key: item for key, item in held.items() if model.shard_view(item) != view}
 
 
 def _unchanged_since(raw: Mapping[str, Any] | None) -> tuple[str, dict[str, str], dict[str, Any]]:

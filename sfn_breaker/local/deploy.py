@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sfn_breaker.core.model import READ_SHARDS_RESOURCE_TYPE, RESYNC_READ_SHARDS_EVENT
 from sfn_breaker.local.assembly import Assembly
 
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
@@ -76,9 +77,12 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
     cfn_template = json.loads(json.dumps(template))
     del cfn_template["Resources"][machine_id]
     metric_filters = {}
+    resyncs = {}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in NOT_EMULATED:
             del cfn_template["Resources"][logical_id]
+        elif resource["Type"] == READ_SHARDS_RESOURCE_TYPE:
+            resyncs[logical_id] = cfn_template["Resources"].pop(logical_id)
         elif resource["Type"] == _METRIC_FILTER:
             metric_filters[logical_id] = cfn_template["Resources"].pop(logical_id)
     outputs = cfn_template.setdefault("Outputs", {})
@@ -135,6 +139,7 @@ def deploy_stack(assembly: Assembly, session: Any) -> DeployedStack:
 
     _apply_table_ttl(template, physical, session)
     _put_metric_filters(metric_filters, physical, session)
+    _resync_read_shards(resyncs, physical, session)
     return DeployedStack(assembly.stack_name, resolved, machine_arn, physical)
 
 
@@ -265,6 +270,22 @@ def _put_metric_filters(filters: Mapping[str, Any], physical: dict[str, str], se
             metricTransformations=transformations,
         )
         physical[logical_id] = logical_id
+
+
+def _resync_read_shards(resources: Mapping[str, Any], physical: dict[str, str], session: Any) -> None:
+    """What the ``READ_SHARDS_RESOURCE_TYPE`` custom resource does on AWS: StreamMirror brings every
+    read shard in step. moto would run a custom resource's function in Docker and wait for its
+    answer on a URL, so the function is invoked here instead, through the Lambda API (in-process)."""
+    for logical_id, resource in resources.items():
+        token = resource.get("Properties", {}).get("ServiceToken", {})
+        get_att = token.get("Fn::GetAtt") if isinstance(token, Mapping) else None
+        function = physical.get(get_att[0]) if isinstance(get_att, list) and get_att else None
+        if function is None:
+            raise DeploymentError(f"{logical_id}: its ServiceToken names no function of the stack")
+        response = session.client("lambda").invoke(FunctionName=function, Payload=json.dumps(RESYNC_READ_SHARDS_EVENT))
+        if "FunctionError" in response:
+            raise DeploymentError(f"{logical_id}: {response['Payload'].read().decode()}")
+        physical[logical_id] = function
 
 
 def _references(value: Any, logical_id: str) -> bool:
