@@ -33,6 +33,7 @@ from sfn_breaker.errors import (
     CircuitStoreUnavailableError,
     ConfigurationError,
     InvalidRequestError,
+    ResponseTooLargeError,
     ServiceCallError,
     StackNotFoundError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "CircuitView",
     "ConfigurationError",
     "InvalidRequestError",
+    "ResponseTooLargeError",
     "ServiceCallError",
     "StackNotFoundError",
     "result_from",
