@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         CircuitStoreUnavailableError,
         ConfigurationError,
         InvalidRequestError,
+        ResponseTooLargeError,
         ServiceCallError,
         StackNotFoundError,
     )
@@ -45,6 +46,7 @@ _EXPORTS = {
     "CircuitStoreUnavailableError": "sfn_breaker.errors",
     "ConfigurationError": "sfn_breaker.errors",
     "InvalidRequestError": "sfn_breaker.errors",
+    "ResponseTooLargeError": "sfn_breaker.errors",
     "ServiceCallError": "sfn_breaker.errors",
     "StackNotFoundError": "sfn_breaker.errors",
 }
@@ -60,6 +62,7 @@ __all__ = [
     "CircuitView",
     "ConfigurationError",
     "InvalidRequestError",
+    "ResponseTooLargeError",
     "ServiceCallError",
     "StackNotFoundError",
 ]

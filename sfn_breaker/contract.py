@@ -22,6 +22,11 @@ DEMO_SERVICE: Final = "payment"
 EXPRESS_MAX_SECONDS: Final = 300
 #: Step Functions' limit on an execution's input: 256 KiB, counted in UTF-8 bytes.
 MAX_INPUT_BYTES: Final = 262144
+#: The largest request (``{"ServiceName": ..., "Payload": ...}``, in UTF-8 bytes) that the breaker
+#: can carry through its states to a service with the default settings and back with an answer
+#: as large as the request, rounded down: the states add the service's settings and their own
+#: bookkeeping (docs/limits.md has the measured numbers).
+USABLE_REQUEST_BYTES: Final = 261000
 
 #: What an emulator endpoint gets when no region or credentials are configured (moto accepts any
 #: credentials; these keep the emulator's sessions independent of the user's).

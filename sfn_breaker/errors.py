@@ -10,7 +10,10 @@
 - ``ServiceCallError``: the service was called and failed on every attempt (``timed_out`` when
   the last attempt ran past the service's timeout).
 - ``InvalidRequestError``: the request itself is wrong (unknown service, a payload that is not a
-  JSON object); retrying will not help.
+  JSON object, a request too large for the breaker); retrying will not help.
+- ``ResponseTooLargeError``: the service was called, but its answer (or its error, held next to
+  a large request) was too large for Step Functions' 256 KiB state limit, so the breaker could
+  not carry it back.
 - ``ConfigurationError``: the breaker cannot be reached at all (no credentials or region, the
   stack is not deployed, the local emulator is not running).
 - ``EmulatorError``: the local emulator could not be started, reached or stopped.
@@ -152,3 +155,17 @@ class InvalidRequestError(BreakerError):
         self.error = error
         self.cause = cause
         self.service = service
+
+
+class ResponseTooLargeError(BreakerError):
+    """The service was called, but its answer (or its error, held next to a large request) passed
+    Step Functions' 256 KiB state limit (``States.DataLimitExceeded``): the breaker could not carry
+    it back. The service may have acted on the request; the same call will fail the same way."""
+
+    def __init__(self, service: str, *, cause: str, execution_arn: str | None = None) -> None:
+        super().__init__(cause)
+        self.service = service
+        self.error = "States.DataLimitExceeded"
+        self.cause = cause
+        """The client's explanation, ending with Step Functions' own cause."""
+        self.execution_arn = execution_arn

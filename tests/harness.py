@@ -41,7 +41,8 @@ class ServiceError(RuntimeError):
 class ScriptedService:
     """A downstream service that follows a script: one step per call, then ``then`` forever.
 
-    Steps: ``"ok"`` answers ``{"ok": True, "call": n, "echo": payload}``; ``"fail"`` raises
+    Steps: ``"ok"`` answers ``{"ok": True, "call": n, "echo": payload}``; a dict is the answer
+    itself; ``"fail"`` raises
     ``ServiceError``; ``"hang"`` blocks past any timeout (until the test ends); ``"hold"`` waits
     until the test calls ``proceed()``, then answers; a callable runs (something else happens
     while the service is being called) and then the call fails.
@@ -73,6 +74,8 @@ class ScriptedService:
         if step == "hold":
             self._proceed.wait(timeout=30)
             return {"ok": True, "call": n, "echo": event}
+        if isinstance(step, dict):
+            return step
         if callable(step):
             step()
             raise ServiceError(f"scripted failure on call {n}")
@@ -111,14 +114,19 @@ class Execution:
         return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
 
     def largest_state_data(self) -> int:
-        """The largest input or output any state of this execution held, in UTF-8 bytes: AWS fails
-        an execution whose state data passes 256 KiB, ``contract.MAX_INPUT_BYTES`` (moto does not)."""
+        """The largest input or output any state of this execution held, as compact JSON in UTF-8
+        bytes: Step Functions fails an execution whose state data reaches 256 KiB,
+        ``contract.MAX_INPUT_BYTES``, with ``States.DataLimitExceeded``, and so does moto
+        (``moto/stepfunctions/parser/quotas.py``), measured as AWS measures it by the emulator's
+        interpreter (``sfn_breaker.local.interpreter.within_state_size_quota``). The history writes
+        non-ASCII characters as ``\\u`` escapes: they are counted as the UTF-8 they stand for."""
         sizes = [0]
         for event in self.history:
             for details in ("stateEnteredEventDetails", "stateExitedEventDetails"):
                 data = event.get(details, {}).get("input" if details.startswith("stateEntered") else "output")
                 if data is not None:
-                    sizes.append(len(data.encode("utf-8")))
+                    text = json.dumps(json.loads(data), separators=(",", ":"), ensure_ascii=False)
+                    sizes.append(len(text.encode("utf-8")))
         return max(sizes)
 
     def tasks(self, resource_suffix: str = "") -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ circuits before each test with ``reset_circuits``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,3 +83,21 @@ def quiet_functions() -> Iterator[None]:
         function_logger.disabled = was_disabled
         for module in modules:
             del module.print
+
+
+def chinese_payload(request_bytes: int, service: str = DEMO_SERVICE) -> dict[str, str]:
+    """A payload of Chinese text whose request (``{"ServiceName": ..., "Payload": ...}``, as the
+    client sends it) is about ``request_bytes`` in UTF-8: 3 bytes a character, where the
+    ``\\uXXXX`` escapes of ``json.dumps``'s default would take 6."""
+    payload = {"text": ""}
+    overhead = len(json.dumps({"ServiceName": service, "Payload": payload}).encode())
+    payload["text"] = "漢" * ((request_bytes - overhead) // 3)
+    return payload
+
+
+def ascii_payload(request_bytes: int, service: str = DEMO_SERVICE) -> dict[str, str]:
+    """A payload whose request, as the client sends it, is exactly ``request_bytes``."""
+    payload = {"blob": ""}
+    overhead = len(json.dumps({"ServiceName": service, "Payload": payload}).encode())
+    payload["blob"] = "x" * (request_bytes - overhead)
+    return payload

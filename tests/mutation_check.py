@@ -218,7 +218,20 @@ def _answer_kept_beside_the_request(states: dict[str, Any]) -> None:
     states["Succeeded"]["InputPath"] = "$.Result.Answer"
 
 
+def _answer_too_large_taken_for_a_failure(states: dict[str, Any]) -> None:
+    catchers = states["ExecuteLambda"]["Catch"]
+    if catchers[0]["ErrorEquals"] != ["States.DataLimitExceeded"]:
+        raise StaleMutation("the service call's first Catch no longer names States.DataLimitExceeded")
+    del catchers[0]
+
+
 MUTATIONS = (
+    Mutation(
+        "an answer too large is retried as a failure",
+        DEFINITION,
+        asl(_answer_too_large_taken_for_a_failure),
+        ("tests/test_workflow.py",),
+    ),
     Mutation("retry never taken", DEFINITION, asl(_retry_never_taken), WORKFLOW_TESTS),
     Mutation("no re-read of the circuit before a retry", DEFINITION, asl(_no_reread_before_retry), WORKFLOW_TESTS),
     Mutation("CloseCircuit unconditional", DEFINITION, asl(_unconditional_close), WORKFLOW_TESTS),

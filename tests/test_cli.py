@@ -28,7 +28,15 @@ from sfn_breaker.cli.formatting import format_duration, parse_duration
 from sfn_breaker.local.assembly import Assembly
 from sfn_breaker.local.breaker import LocalBreaker
 from sfn_breaker.local.state import EmulatorState
-from tests.local_fixtures import NO_AWS_ENV, item, quiet_functions, reset_circuits, service_calls
+from tests.local_fixtures import (
+    NO_AWS_ENV,
+    ascii_payload,
+    chinese_payload,
+    item,
+    quiet_functions,
+    reset_circuits,
+    service_calls,
+)
 
 runner = CliRunner()
 
@@ -175,6 +183,34 @@ def test_invoke_with_a_payload_over_256_kib_is_refused_as_aws_does_and_exits_2(
     )
     assert (local.sync_executions, service_calls(local)) == (executions, calls)
     assert item(local) is None
+
+
+def test_invoke_with_a_chinese_payload_of_200_kb_in_utf8_round_trips(
+    cli: Any, local: LocalBreaker, tmp_path: Path
+) -> None:
+    payload = chinese_payload(200_000)
+    big = tmp_path / "chinese.json"
+    big.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+
+    result = cli("invoke", "payment", "-f", str(big))
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["echo"] == payload
+
+
+def test_invoke_with_a_request_too_large_for_the_breakers_states_exits_2_and_says_so(
+    cli: Any, local: LocalBreaker, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(ascii_payload(262_000)))
+    calls = service_calls(local)
+
+    result = cli("invoke", "payment", "-f", str(big))
+
+    assert result.exit_code == EXIT_USAGE  # a bad request, not 4 "the service failed"
+    assert result.stderr.startswith("error: States.DataLimitExceeded: The request to service payment is too large")
+    assert "The service was not called" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert service_calls(local) == calls and item(local) is None
 
 
 def test_invoke_of_an_unknown_service_exits_2_and_names_the_registered_ones(cli: Any) -> None:

@@ -18,11 +18,12 @@ from sfn_breaker.client import (
     InvalidRequestError,
     ServiceCallError,
 )
+from sfn_breaker.contract import MAX_INPUT_BYTES
 from sfn_breaker.core.model import CircuitState
 from sfn_breaker.errors import NOTHING_CONFIGURED
 from sfn_breaker.local import LocalBreaker
 from tests.harness import REPOSITORY
-from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, service_calls
+from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, ascii_payload, chinese_payload, service_calls
 
 # --------------------------------------------------------------------------- calling, reading and operating circuits
 
@@ -134,3 +135,25 @@ def test_without_credentials_region_or_emulator_the_async_client_says_so_alone(
     assert str(error) == NOTHING_CONFIGURED
     assert error.__cause__ is None and error.__suppress_context__  # botocore's NoRegionError is not shown
     assert "NoRegionError" not in "".join(traceback.format_exception(error))
+
+
+# --------------------------------------------------------------------------- payload sizes
+
+
+def test_the_async_client_sends_utf8_and_names_a_request_too_large_for_the_breaker(local: LocalBreaker) -> None:
+    payload = chinese_payload(200_000)
+    calls = service_calls(local)
+
+    async def scenario() -> None:
+        async with AsyncBreakerClient(session=local.session, endpoint_url=local.endpoint_url) as client:
+            assert (await client.call(DEMO_SERVICE, payload))["echo"] == payload
+            with pytest.raises(InvalidRequestError) as refused:
+                await client.call(DEMO_SERVICE, chinese_payload(MAX_INPUT_BYTES + 10))
+            assert refused.value.error == "ValidationException"
+            with pytest.raises(InvalidRequestError) as too_large:
+                await client.call(DEMO_SERVICE, ascii_payload(262_000))
+            assert too_large.value.error == "States.DataLimitExceeded"
+            assert "The service was not called" in too_large.value.cause
+
+    asyncio.run(scenario())
+    assert service_calls(local) == calls + 1  # only the call that fitted reached the service

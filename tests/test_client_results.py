@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from sfn_breaker.client import CircuitOpenError, CircuitStoreUnavailableError, ServiceCallError, result_from
+from sfn_breaker.client import (
+    CircuitOpenError,
+    CircuitStoreUnavailableError,
+    InvalidRequestError,
+    ResponseTooLargeError,
+    ServiceCallError,
+    result_from,
+)
+from sfn_breaker.contract import USABLE_REQUEST_BYTES
 
 
 def sync_response(**fields: Any) -> dict[str, Any]:
@@ -72,3 +80,42 @@ def test_result_from_an_unreadable_circuit_under_a_fail_fast_policy() -> None:
         "CircuitStoreUnavailable",
         cause,
     )
+
+
+def data_limit(state: str) -> dict[str, Any]:
+    """How Step Functions ends an execution whose state data passed 256 KiB (cause as moto and AWS word it)."""
+    cause = (
+        f"The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+    )
+    return sync_response(status="FAILED", error="States.DataLimitExceeded", cause=cause)
+
+
+@pytest.mark.parametrize(
+    "state", ["ValidateInput", "NormalizeInput", "Configure payment", "dynamodb", "GetCircuitStatus", "IsCircuitClosed"]
+)
+def test_a_request_too_large_for_the_breakers_states_is_an_invalid_request_not_a_service_failure(state: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        result_from("payment", data_limit(state))
+
+    assert caught.value.error == "States.DataLimitExceeded"
+    assert "The service was not called" in caught.value.cause and f"'{state}'" in caught.value.cause
+    assert f"{USABLE_REQUEST_BYTES:,} bytes" in caught.value.cause
+
+
+@pytest.mark.parametrize("state", ["lambda", "ExecuteLambda", "WasCircuitOpen", "Succeeded"])
+def test_an_answer_too_large_says_the_service_answered(state: str) -> None:
+    with pytest.raises(ResponseTooLargeError) as caught:
+        result_from("payment", data_limit(state))
+
+    assert caught.value.service == "payment" and caught.value.error == "States.DataLimitExceeded"
+    assert caught.value.cause.startswith("Service payment was called, but its answer")
+    assert f"'{state}'" in caught.value.cause and caught.value.execution_arn is not None
+
+
+def test_the_workflows_own_end_for_an_answer_too_large_is_not_a_service_failure() -> None:
+    cause = "Service payment was called and answered, but its answer is larger than a Step Functions state can hold"
+
+    with pytest.raises(ResponseTooLargeError) as caught:
+        result_from("payment", sync_response(status="FAILED", error="ServiceResponseTooLarge", cause=cause))
+
+    assert caught.value.cause == cause and caught.value.service == "payment"

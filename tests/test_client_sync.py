@@ -22,10 +22,11 @@ from sfn_breaker.client import (
     ServiceCallError,
     StackNotFoundError,
 )
+from sfn_breaker.contract import MAX_INPUT_BYTES
 from sfn_breaker.core import reading
 from sfn_breaker.core.model import CircuitState
 from sfn_breaker.local import LocalBreaker
-from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, item, service_calls
+from tests.local_fixtures import DEMO_SERVICE, NO_AWS_ENV, ascii_payload, chinese_payload, item, service_calls
 
 
 @pytest.fixture
@@ -244,6 +245,44 @@ def test_a_payload_over_256_kib_is_an_invalid_request_from_step_functions(
     assert "less than or equal to 262144" in caught.value.cause
     assert service_calls(local) == calls
     assert item(local) is None
+
+
+def test_a_chinese_payload_of_200_kb_in_utf8_round_trips_unchanged(client: BreakerClient, local: LocalBreaker) -> None:
+    payload = chinese_payload(200_000)  # 66,660 characters: 400 KB as \\u escapes, refused if sent so
+    calls = service_calls(local)
+
+    answer = client.call(DEMO_SERVICE, payload)
+
+    assert answer["echo"] == payload  # reached the service unchanged, and came back unchanged
+    assert service_calls(local) == calls + 1
+
+
+def test_a_chinese_payload_over_256_kib_in_utf8_is_refused_by_step_functions(
+    client: BreakerClient, local: LocalBreaker
+) -> None:
+    calls = service_calls(local)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        client.call(DEMO_SERVICE, chinese_payload(MAX_INPUT_BYTES + 10))
+
+    assert caught.value.error == "ValidationException"
+    assert "less than or equal to 262144" in caught.value.cause
+    assert service_calls(local) == calls
+
+
+def test_a_request_too_large_for_the_breakers_states_is_an_invalid_request_and_the_service_is_not_called(
+    client: BreakerClient, local: LocalBreaker
+) -> None:
+    payload = ascii_payload(262_000)  # Step Functions accepts it; with the service's settings added, no state holds it
+    calls = service_calls(local)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        client.call(DEMO_SERVICE, payload)
+
+    assert caught.value.error == "States.DataLimitExceeded"
+    assert "The service was not called" in caught.value.cause and "'Configure payment'" in caught.value.cause
+    assert service_calls(local) == calls
+    assert item(local) is None  # not counted as a failure of the service
 
 
 def test_the_client_reports_an_operators_reason(client: BreakerClient) -> None:

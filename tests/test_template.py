@@ -141,7 +141,12 @@ def test_the_service_call_uses_the_service_timeout_and_the_retry_loop(default_as
     call = states["ExecuteLambda"]
     assert call["Resource"] == "arn:aws:states:::lambda:invoke"
     assert call["TimeoutSecondsPath"] == "$.Service.TimeoutSeconds"
-    assert call["Catch"][0]["Next"] == "ClassifyFailure"
+    # An answer too large for a state is caught by name first: not a failure, never retried.
+    assert [(c["ErrorEquals"], c["Next"]) for c in call["Catch"]] == [
+        (["States.DataLimitExceeded"], "ServiceResponseTooLarge"),
+        (["States.ALL"], "ClassifyFailure"),
+    ]
+    assert states["ServiceResponseTooLarge"]["Type"] == "Fail"
     assert states["IsIgnoredError"]["Default"] == "ShouldRetry"
     assert states["WaitBeforeRetry"]["SecondsPath"] == "$.Retry.DelaySeconds"
     assert states["ShouldRetry"]["Default"] == "RecordFailure"

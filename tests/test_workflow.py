@@ -16,10 +16,11 @@ from unittest.mock import ANY
 import pytest
 
 from sfn_breaker import contract
+from sfn_breaker.client import ResponseTooLargeError, result_from
 from sfn_breaker.core import reading
 from sfn_breaker.local.assembly import Assembly
 from tests.conftest import READ_SHARDS
-from tests.harness import Breaker, ScriptedService, concurrently, deployed_breaker
+from tests.harness import Breaker, ScriptedService, ServiceError, concurrently, deployed_breaker
 from tests.sharding import breaker_on
 
 OPEN_SECONDS = 30  # conftest.FAST_CONTEXT
@@ -511,8 +512,72 @@ def test_a_payload_of_any_size_up_to_the_express_limit_round_trips(breaker: Brea
     assert (result.status, result.error, result.cause) == ("SUCCEEDED", None, None)
     assert breaker.service.calls == [payload]  # reached the service unchanged
     assert result.output == {"ok": True, "call": 1, "echo": payload}  # and its answer came back unchanged
-    # AWS fails an execution whose state input or output passes 256 KiB (moto does not check):
-    # the request and the service's answer (here as large as the request) are never held together.
+    # Step Functions fails an execution whose state input or output reaches 256 KiB (moto checks
+    # it too): the request and the service's answer (here as large as the request) are never
+    # held together.
+    assert result.largest_state_data() < contract.MAX_INPUT_BYTES
+
+
+def test_an_answer_over_the_state_limit_is_not_retried_nor_counted_as_a_failure(breaker: Breaker) -> None:
+    breaker.service.behave({"blob": "x" * 300_000}, then="ok")  # a small request, an answer over 256 KiB
+
+    result = breaker.call({"order": 1})
+
+    assert (result.status, result.error) == ("FAILED", "ServiceResponseTooLarge"), result.cause
+    assert "Service payment was called and answered" in (result.cause or "")
+    assert breaker.service.calls == [{"order": 1}]  # called once: a retry would call it again for nothing
+    assert breaker.runtime.calls_to("RecordFailure") == [] and breaker.items() == []  # no failure counted
+    with pytest.raises(ResponseTooLargeError):
+        result_from("payment", {"status": result.status, "error": result.error, "cause": result.cause})
+
+
+#: The largest payload (characters of compact JSON) that still gets the whole failure path on the
+#: emulator when the service's cause is at Step Functions' cap of 32,768 characters (docs/limits.md).
+FAILURE_PATH_PAYLOAD_LIMIT = 228_364
+CAUSE_CAP = 32_768
+
+
+def caught_cause(result: Any) -> str:
+    """The cause of the service's first failed attempt, as the service call's Catch saw it."""
+    cause: str = next(e["taskFailedEventDetails"]["cause"] for e in result.history if "taskFailedEventDetails" in e)
+    return cause
+
+
+def failing_with(message: str) -> Any:
+    def step() -> None:
+        raise ServiceError(message)
+
+    return step
+
+
+@pytest.fixture
+def unsharded_breaker(fast_assembly: Assembly) -> Iterator[Breaker]:
+    """The fast settings with one circuit item (read shards add their keys to the settings)."""
+    with deployed_breaker(fast_assembly, ScriptedService()) as deployed:
+        yield deployed
+
+
+def test_the_whole_failure_path_runs_with_a_cause_at_the_cap_and_a_payload_at_the_documented_limit(
+    unsharded_breaker: Breaker,
+) -> None:
+    breaker = unsharded_breaker
+    # GIVEN a service whose error cause is exactly at the cap (its stack trace measured first)
+    breaker.service.behave(failing_with(""), then="fail")
+    message_length = CAUSE_CAP - len(caught_cause(breaker.call({})))
+    breaker.table.delete_item(Key={"ServiceName": "payment"})
+    breaker.service.calls.clear()
+    breaker.runtime.invocations.clear()
+    breaker.service.behave(*[failing_with("y" * message_length)] * 3, then="ok")
+
+    # WHEN it fails with the largest payload documented for that cause
+    result = breaker.call(payload_of(FAILURE_PATH_PAYLOAD_LIMIT))
+
+    # THEN every attempt was made, the failure recorded and the circuit opened, with the service's own error
+    assert len(caught_cause(result)) == CAUSE_CAP
+    assert (result.status, result.error) == ("FAILED", "ServiceError"), result.cause
+    assert len(breaker.service.calls) == 3
+    assert [c.event["Kind"] for c in breaker.runtime.calls_to("RecordFailure")] == ["service"]
+    assert reading.view("payment", breaker.item(), time.time()).state is reading.CircuitState.OPEN
     assert result.largest_state_data() < contract.MAX_INPUT_BYTES
 
 

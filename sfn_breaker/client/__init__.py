@@ -34,6 +34,7 @@ from sfn_breaker.errors import (
     CircuitStoreUnavailableError,
     ConfigurationError,
     InvalidRequestError,
+    ResponseTooLargeError,
     ServiceCallError,
     StackNotFoundError,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "CircuitView",
     "ConfigurationError",
     "InvalidRequestError",
+    "ResponseTooLargeError",
     "ServiceCallError",
     "ShardRepair",
     "StackNotFoundError",

@@ -179,7 +179,7 @@ class BreakerClient(BaseBreakerClient):
                 raise InvalidRequestError("InvalidInput", PAYLOAD_NOT_AN_OBJECT, service=service)
             request["Payload"] = dict(payload)
         try:
-            body = json.dumps(request)
+            body = json.dumps(request, ensure_ascii=False)  # sent as UTF-8: 3 bytes a CJK character, not 6
         except (TypeError, ValueError) as exc:
             raise InvalidRequestError("InvalidInput", f"the payload is not JSON: {exc}", service=service) from exc
         self.open_circuits.check(service)

@@ -16,6 +16,10 @@ changes apply to every execution moto runs in this process.
 - ``StopExecution`` on an execution whose program has not started yet (its definition still
   being parsed) stops it as soon as it starts, instead of raising ``AttributeError`` on the
   missing environment.
+- A state's data is measured as AWS measures it: its JSON text, compact, in UTF-8 bytes
+  (``within_state_size_quota``). moto counts the text ``json.dumps`` writes by default, with
+  spaces after separators and every non-ASCII character as a ``\\uXXXX`` escape, so a payload of
+  198 KB in UTF-8 Chinese counted as 396 KB there and failed ``States.DataLimitExceeded``.
 - Every execution's end is announced: ``wait_for_end(arn, timeout)`` returns as soon as it has
   ended, so that ``StartSyncExecution`` answers without polling moto (``Speedups.wake_on_end``).
 
@@ -49,6 +53,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import importlib
+import json
 import logging
 import sys
 import threading
@@ -178,6 +184,7 @@ class Interpreter:
             interpreter._stop(worker, stop_date, error, cause)
 
         self._patch(Preprocessor, "__init__", preprocessor_init)
+        self._measure_state_size_as_aws()
         self._serialize_table_writes()
         self._patch(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)
         self._patch(ExecutionWorker, "_execution_logic", execution_logic)
@@ -273,6 +280,17 @@ class Interpreter:
             if other is not module and getattr(other, "__dict__", {}).get(name) is original:
                 self._patch(other, name, replacement)
 
+    def _measure_state_size_as_aws(self) -> None:
+        from moto.stepfunctions.parser import quotas
+
+        # The modules that take the check with `from ... import`, loaded so that every copy is replaced.
+        importlib.import_module("moto.stepfunctions.parser.asl.component.state.state")
+        importlib.import_module("moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda")
+        importlib.import_module(
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service"
+        )
+        self._patch_everywhere(quotas, "is_within_size_quota", within_state_size_quota)
+
     def _serialize_table_writes(self) -> None:
         """DynamoDB applies each write to an item atomically (an ``ADD`` counter, a conditional
         put); moto's backend does not lock, so concurrent executions lost counts. One lock for
@@ -329,6 +347,17 @@ class Interpreter:
 
 
 _ABSENT = object()
+
+
+def within_state_size_quota(value: Any) -> bool:
+    """Whether ``value`` fits in a state: its compact JSON text, in UTF-8 bytes, under 256 KiB
+    (moto's bound, ``quotas.MAX_STATE_SIZE_UTF8_BYTES``, kept)."""
+    from moto.stepfunctions.parser.quotas import MAX_STATE_SIZE_UTF8_BYTES
+
+    text = (
+        value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    )
+    return len(text.encode("utf-8")) < MAX_STATE_SIZE_UTF8_BYTES
 
 
 def _event_details(**details: Any) -> Any:
