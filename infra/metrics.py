@@ -58,6 +58,7 @@ OUTCOME_OF_STATE: Mapping[str, str] = {
     "FailWithServiceError": SERVICE_ERRORS,
     "FailWithStatesError": SERVICE_ERRORS,
     "ServiceFailedWithoutCause": SERVICE_ERRORS,
+    "ServiceResponseTooLarge": SERVICE_ERRORS,  # the service answered more than a state can hold
     "IgnoredServiceError": IGNORED_ERRORS,  # an error the user registered as ignored
     "InvalidServiceName": INVALID_REQUESTS,
     "InvalidPayload": INVALID_REQUESTS,
