@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from sfn_breaker.local.assembly import Assembly, merge_context
 from sfn_breaker.local.deploy import DeployedStack, deploy_stack
+from sfn_breaker.local.interpreter import state_data_bytes
 from sfn_breaker.local.runtime import LambdaRuntime
 
 MOTO_CONFIG: Any = {
@@ -118,15 +119,14 @@ class Execution:
         bytes: Step Functions fails an execution whose state data reaches 256 KiB,
         ``contract.MAX_INPUT_BYTES``, with ``States.DataLimitExceeded``, and so does moto
         (``moto/stepfunctions/parser/quotas.py``), measured as AWS measures it by the emulator's
-        interpreter (``sfn_breaker.local.interpreter.within_state_size_quota``). The history writes
+        interpreter (``sfn_breaker.local.interpreter.state_data_bytes``). The history writes
         non-ASCII characters as ``\\u`` escapes: they are counted as the UTF-8 they stand for."""
         sizes = [0]
         for event in self.history:
             for details in ("stateEnteredEventDetails", "stateExitedEventDetails"):
                 data = event.get(details, {}).get("input" if details.startswith("stateEntered") else "output")
                 if data is not None:
-                    text = json.dumps(json.loads(data), separators=(",", ":"), ensure_ascii=False)
-                    sizes.append(len(text.encode("utf-8")))
+                    sizes.append(state_data_bytes(json.loads(data)))
         return max(sizes)
 
     def tasks(self, resource_suffix: str = "") -> list[dict[str, Any]]:

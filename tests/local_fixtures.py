@@ -89,15 +89,16 @@ def chinese_payload(request_bytes: int, service: str = DEMO_SERVICE) -> dict[str
     """A payload of Chinese text whose request (``{"ServiceName": ..., "Payload": ...}``, as the
     client sends it) is about ``request_bytes`` in UTF-8: 3 bytes a character, where the
     ``\\uXXXX`` escapes of ``json.dumps``'s default would take 6."""
-    payload = {"text": ""}
-    overhead = len(json.dumps({"ServiceName": service, "Payload": payload}).encode())
-    payload["text"] = "漢" * ((request_bytes - overhead) // 3)
-    return payload
+    return _payload_filling(request_bytes, service, "text", "漢")
 
 
 def ascii_payload(request_bytes: int, service: str = DEMO_SERVICE) -> dict[str, str]:
     """A payload whose request, as the client sends it, is exactly ``request_bytes``."""
-    payload = {"blob": ""}
-    overhead = len(json.dumps({"ServiceName": service, "Payload": payload}).encode())
-    payload["blob"] = "x" * (request_bytes - overhead)
-    return payload
+    return _payload_filling(request_bytes, service, "blob", "x")
+
+
+def _payload_filling(request_bytes: int, service: str, key: str, character: str) -> dict[str, str]:
+    """``{key: character * n}``, with n as large as keeps the request within ``request_bytes`` (the
+    empty request's own bytes counted as ``json.dumps`` writes them)."""
+    overhead = len(json.dumps({"ServiceName": service, "Payload": {key: ""}}).encode())
+    return {key: character * ((request_bytes - overhead) // len(character.encode()))}

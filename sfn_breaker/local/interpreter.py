@@ -349,15 +349,21 @@ class Interpreter:
 _ABSENT = object()
 
 
-def within_state_size_quota(value: Any) -> bool:
-    """Whether ``value`` fits in a state: its compact JSON text, in UTF-8 bytes, under 256 KiB
-    (moto's bound, ``quotas.MAX_STATE_SIZE_UTF8_BYTES``, kept)."""
-    from moto.stepfunctions.parser.quotas import MAX_STATE_SIZE_UTF8_BYTES
-
+def state_data_bytes(value: Any) -> int:
+    """The size of a state's data as AWS measures it: its compact JSON text in UTF-8 bytes (a
+    string is measured as it is)."""
     text = (
         value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     )
-    return len(text.encode("utf-8")) < MAX_STATE_SIZE_UTF8_BYTES
+    return len(text.encode("utf-8"))
+
+
+def within_state_size_quota(value: Any) -> bool:
+    """Whether ``value`` fits in a state: ``state_data_bytes`` under 256 KiB (moto's bound,
+    ``quotas.MAX_STATE_SIZE_UTF8_BYTES``, kept)."""
+    from moto.stepfunctions.parser.quotas import MAX_STATE_SIZE_UTF8_BYTES
+
+    return state_data_bytes(value) < MAX_STATE_SIZE_UTF8_BYTES
 
 
 def _event_details(**details: Any) -> Any:
