@@ -366,10 +366,7 @@ MUTATIONS = (
     Mutation(
         "a read shard out of step not shown",
         CLIENT,
-        replace(
-            "        stale_shards=tuple(shard_view(key, shard, now) for key, shard in sorted((stale or {}).items())),",
-            "        stale_shards=(),",
-        ),
+        replace("        stale_shards=_shard_views(stale or {}, now),", "        stale_shards=(),"),
         SCALE_TESTS,
     ),
     Mutation(

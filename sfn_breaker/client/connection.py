@@ -299,9 +299,8 @@ class Connection:
                 raise ConfigurationError(_NO_REGION) from None
             if isinstance(exc, NoCredentialsError):
                 raise ConfigurationError(_NO_CREDENTIALS) from None
-            raise ConfigurationError(
-                _NO_CREDENTIALS
-            ) from exc  # partial ones, or a provider's failure: botocore says which
+            # Partial credentials, or a credential provider's failure: botocore's error says which.
+            raise ConfigurationError(_NO_CREDENTIALS) from exc
         except ProfileNotFound as exc:
             raise ConfigurationError(f"{exc}: check AWS_PROFILE.") from exc
         except ConnectionError as exc:

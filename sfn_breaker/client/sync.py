@@ -64,8 +64,13 @@ def _view(
     return CircuitReport(
         **{field.name: getattr(view, field.name) for field in fields(view)},
         reason=str(reason) if reason else None,
-        stale_shards=tuple(shard_view(key, shard, now) for key, shard in sorted((stale or {}).items())),
+        stale_shards=_shard_views(stale or {}, now),
     )
+
+
+def _shard_views(shards: Mapping[str, Mapping[str, Any] | None], now: float) -> tuple[CircuitView, ...]:
+    """Each read shard, by key, as a call that reads it sees the circuit."""
+    return tuple(shard_view(key, shard, now) for key, shard in sorted(shards.items()))
 
 
 def shard_view(key: str, shard: Mapping[str, Any] | None, now: float) -> CircuitView:
@@ -100,8 +105,7 @@ class ShardRepair:
 
     @classmethod
     def of(cls, resync: ShardResync, read_shards: int | None, now: float) -> ShardRepair:
-        stale = tuple(shard_view(key, shard, now) for key, shard in sorted(resync.stale.items()))
-        return cls(resync.service, read_shards, stale, resync.unread)
+        return cls(resync.service, read_shards, _shard_views(resync.stale, now), resync.unread)
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ class BreakerClient(BaseBreakerClient):
     def status(self, service: str) -> CircuitReport:
         """``service``'s circuit as a caller would find it now (this client forgets what it remembered of it)."""
         self.open_circuits.forget(service)
-        read_shards = self._read_shards(service)
+        read_shards = self._connection.read_shards(service)
         with self._connection.translated():
             store = self._connection.store()
             item = store.get(service)
@@ -227,7 +231,7 @@ class BreakerClient(BaseBreakerClient):
         reports = []
         for name in names:
             own = {key: shard for key, shard in shards.items() if key.startswith(f"{name}{model.SHARD_SEPARATOR}")}
-            stale = stale_shards(name, self._read_shards(name), stored.get(name), own)
+            stale = stale_shards(name, self._connection.read_shards(name), stored.get(name), own)
             reports.append(_view(name, stored.get(name), now, stale))
         return reports
 
@@ -311,13 +315,10 @@ class BreakerClient(BaseBreakerClient):
             repairs = [self._repair(store, name, now, always=True) for name in sorted(names)]
         return [repair for repair in repairs if repair is not None]
 
-    def _read_shards(self, service: str) -> int | None:
-        return self._connection.read_shards(service)
-
     def _repair(self, store: CircuitStore, service: str, now: float, *, always: bool = False) -> ShardRepair | None:
         """Bring ``service``'s read shards in step after a write of its base item (``None``: not
         sharded and no shard was found, unless ``always``)."""
-        read_shards = self._read_shards(service)
+        read_shards = self._connection.read_shards(service)
         repair = ShardRepair.of(store.resync_shards(service, read_shards), read_shards, now)
         if read_shards == 1 and not repair.changed and not always:
             return None

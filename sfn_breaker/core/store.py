@@ -242,7 +242,7 @@ class CircuitStore:
             existing = self.shard_items(service)
             base = self.get(service)
             view = model.shard_view(base)
-            read = model.shard_keys(service, read_shards)[1:] if read_shards is not None else sorted(existing)
+            read = read_shard_keys(service, read_shards, existing)
             stale = stale_shards(service, read_shards, base, existing)
             unread = sorted(key for key in existing if key not in read)
             self.write_shards(list(stale), view)
@@ -279,9 +279,14 @@ def stale_shards(
     """The read shards of ``service`` (of those in ``shards``) that disagree with its base item,
     and what each holds; with ``read_shards`` ``None``, every shard in ``shards`` counts as read."""
     view = model.shard_view(dict(base) if base is not None else None)
-    read = model.shard_keys(service, read_shards)[1:] if read_shards is not None else sorted(shards)
-    held = {key: dict(shards[key]) if key in shards else None for key in read}
+    held = {key: dict(shards[key]) if key in shards else None for key in read_shard_keys(service, read_shards, shards)}
     return {key: item for key, item in held.items() if model.shard_view(item) != view}
+
+
+def read_shard_keys(service: str, read_shards: int | None, held: Mapping[str, Any]) -> list[str]:
+    """The keys of the read shards calls read (``payment#1`` to ``#K-1``); with ``read_shards``
+    ``None`` (the setting could not be read), those the table holds (``held``)."""
+    return model.shard_keys(service, read_shards)[1:] if read_shards is not None else sorted(held)
 
 
 def _unchanged_since(raw: Mapping[str, Any] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
