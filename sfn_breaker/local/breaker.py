@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -252,7 +251,7 @@ class LocalBreaker:
                 stack_name=assembly.stack_name,
                 started_at=time.time(),
                 log_file=str(log_file_for(self.state_file)),
-                **asdict(self.origin),
+                origin=self.origin,
             )
             state.write(self.state_file)
             self._exit.callback(remove_state, self.state_file, os.getpid())

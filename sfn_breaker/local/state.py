@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,7 @@ class EmulatorState:
     stack_name: str
     started_at: float
     log_file: str | None = None
-    app: str | None = None
-    app_dir: str | None = None
-    assembly: str | None = None
-    settings: dict[str, Any] | None = None
-
-    @property
-    def origin(self) -> Origin:
-        return Origin(app=self.app, app_dir=self.app_dir, assembly=self.assembly, settings=self.settings or None)
+    origin: Origin = field(default_factory=Origin)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +71,7 @@ class EmulatorState:
         """The recorded state, or ``None`` when there is no (readable) state file."""
         try:
             data = json.loads(path.read_text())
-            return cls(**data)
+            return cls(**{**data, "origin": Origin(**(data.get("origin") or {}))})
         except (OSError, ValueError, TypeError):
             return None
 
